@@ -1,0 +1,1 @@
+"""cars3d (in progress)."""

@@ -1,0 +1,1 @@
+"""dsprites (in progress)."""

@@ -1,0 +1,1 @@
+"""manifolds (in progress)."""

@@ -1,0 +1,1 @@
+"""mpi3d (in progress)."""

@@ -1,0 +1,1 @@
+"""shapes3d (in progress)."""

@@ -1,0 +1,1 @@
+"""smallnorb (in progress)."""
