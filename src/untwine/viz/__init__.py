@@ -1,0 +1,1 @@
+"""Pictures: dataset galleries, latent traversals, reconstructions, MI heat maps, reports."""
