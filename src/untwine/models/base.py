@@ -34,6 +34,8 @@ class Model(nn.Module):
     """
 
     config: Any
+    batch_multiplier: int = 1
+    """The loop hands ``loss`` batch_size × this many images (FactorVAE's second batch)."""
 
     def loss(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         raise NotImplementedError
