@@ -80,7 +80,9 @@ class GridDataset:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.space.describe()}, {self.source})"
 
-    def sample_factors(self, n: int, rng: np.random.RandomState | np.random.Generator) -> np.ndarray:
+    def sample_factors(
+        self, n: int, rng: np.random.RandomState | np.random.Generator
+    ) -> np.ndarray:
         """n factor-class vectors drawn uniformly over the grid, (n, K) int64."""
         return self.space.sample_factors(n, rng)
 
@@ -165,6 +167,7 @@ class ArrayDataset(GridDataset):
         self.binary = binary
         self.index_map = index_map
         self.transform = transform
+        self.space = space
         probe = self._read(np.zeros((1, space.num_factors), dtype=np.int64))
         super().__init__(name, space, probe.shape[1:], self._read, source, info)
 

@@ -1,4 +1,4 @@
-"""FactorSpace: the ground-truth factor grid of a dataset (names, sizes, values, C-order indexing)."""
+"""FactorSpace: a dataset's ground-truth factor grid (names, sizes, values, C-order indexing)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class FactorSpace:
     def __post_init__(self) -> None:
         if not (len(self.names) == len(self.sizes) == len(self.values)):
             raise UntwineError("FactorSpace needs one name, size and value list per factor")
-        for name, size, vals in zip(self.names, self.sizes, self.values):
+        for name, size, vals in zip(self.names, self.sizes, self.values, strict=False):
             if size < 1 or len(vals) != size:
                 raise UntwineError(f"factor {name!r}: size {size} but {len(vals)} values")
 
@@ -81,7 +81,9 @@ class FactorSpace:
             raise UntwineError(f"factor classes out of range for sizes {self.sizes}")
         return f.astype(np.int64, copy=False)
 
-    def sample_factors(self, n: int, rng: np.random.RandomState | np.random.Generator) -> np.ndarray:
+    def sample_factors(
+        self, n: int, rng: np.random.RandomState | np.random.Generator
+    ) -> np.ndarray:
         """Draw n factor-class vectors uniformly over the grid: (n, K) int64.
 
         Each factor is drawn independently with ``rng.randint(size)`` in factor order, the
@@ -101,4 +103,4 @@ class FactorSpace:
 
     def describe(self) -> str:
         """One line such as ``shape=3 × scale=6 × orientation=40``."""
-        return " × ".join(f"{n}={s}" for n, s in zip(self.names, self.sizes))
+        return " × ".join(f"{n}={s}" for n, s in zip(self.names, self.sizes, strict=False))

@@ -16,7 +16,7 @@ def factor_sweeps(
     rng = np.random.RandomState(seed)
     base = dataset.sample_factors(1, rng)[0]
     rows = []
-    for k, (name, size) in enumerate(zip(dataset.factor_names, dataset.factor_sizes)):
+    for k, (name, size) in enumerate(zip(dataset.factor_names, dataset.factor_sizes, strict=False)):
         classes = np.unique(np.linspace(0, size - 1, min(size, max_columns)).round().astype(int))
         factors = np.repeat(base[None], len(classes), axis=0)
         factors[:, k] = classes
@@ -24,7 +24,9 @@ def factor_sweeps(
     return rows
 
 
-def factor_gallery(dataset: GridDataset, out: str | Path, max_columns: int = 10, seed: int = 0) -> Path:
+def factor_gallery(
+    dataset: GridDataset, out: str | Path, max_columns: int = 10, seed: int = 0
+) -> Path:
     """Write the gallery PNG to ``out`` and return its path."""
     import matplotlib
 
