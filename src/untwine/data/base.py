@@ -1,4 +1,4 @@
-"""The FactorDataset contract, and the two ways to satisfy it: a render function or an image array."""
+"""The FactorDataset contract and its two forms: a render function, or an image array."""
 
 from __future__ import annotations
 
