@@ -1,0 +1,33 @@
+"""Trainable models, found by name in ``MODELS`` (importing this package fills it)."""
+
+from untwine.models import factorvae, vae
+from untwine.models.base import MODELS, ExtraOptimiser, Model, ModelEntry, register_model
+from untwine.models.factorvae import FactorVAE, FactorVAEConfig
+from untwine.models.vae import (
+    VAE,
+    AnnealedVAEConfig,
+    BetaTCVAEConfig,
+    BetaVAEConfig,
+    DIPVAE1Config,
+    DIPVAE2Config,
+    VAEConfig,
+)
+
+__all__ = [
+    "MODELS",
+    "VAE",
+    "AnnealedVAEConfig",
+    "BetaTCVAEConfig",
+    "BetaVAEConfig",
+    "DIPVAE1Config",
+    "DIPVAE2Config",
+    "ExtraOptimiser",
+    "FactorVAE",
+    "FactorVAEConfig",
+    "Model",
+    "ModelEntry",
+    "VAEConfig",
+    "factorvae",
+    "register_model",
+    "vae",
+]
