@@ -1,0 +1,172 @@
+"""The training loop: bit-exact resume (also after a real SIGTERM), NaN stops, logs, optimisers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tinymodel import register
+
+from untwine import runs
+from untwine.config import make_run_config
+from untwine.errors import UntwineError
+from untwine.train import train
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True)
+def _tiny(monkeypatch):
+    register(monkeypatch)
+
+
+def tiny_config(steps=200, sets=(), **train):
+    options = {
+        "data.name": "tinygrid",
+        "train.steps": steps,
+        "train.batch_size": 8,
+        "train.lr": 1e-2,
+        "train.log_every": 10,
+        "train.checkpoint_every": 50,
+        "train.metrics": "none",
+        "train.device": "cpu",
+    }
+    options.update({f"train.{k}": v for k, v in train.items()})
+    return make_run_config("tiny", options, list(sets))
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(run_dir / runs.WEIGHTS)
+
+
+def assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_resume_is_bit_identical_to_straight_run(tmp_path):
+    straight = tiny_config(200, ["critic=true"])
+    train(straight, tmp_path / "straight", quiet=True)
+    train(tiny_config(100, ["critic=true"]), tmp_path / "split", quiet=True)
+    train(straight, tmp_path / "split", resume=True, quiet=True)
+    assert_identical(weights(tmp_path / "straight"), weights(tmp_path / "split"))
+    steps = [row["step"] for row in runs.read_log(tmp_path / "split")]
+    assert steps == list(range(10, 201, 10))
+
+
+def test_resume_after_sigterm_is_bit_identical(tmp_path):
+    """A CLI run killed with SIGTERM checkpoints where it stopped; resuming it finishes the
+    same weights as an uninterrupted run."""
+    train(tiny_config(200, ["delay=0.01"]), tmp_path / "straight", quiet=True)
+    killed = tmp_path / "killed"
+    script = (
+        f"import sys; sys.path.insert(0, {str(TESTS)!r}); import tinymodel; "
+        "tinymodel.register(); from untwine.cli import main; main()"
+    )
+    args = [
+        "train",
+        "tiny",
+        "--data",
+        "tinygrid",
+        "--steps",
+        "200",
+        "--batch-size",
+        "8",
+        "--lr",
+        "1e-2",
+        "--metrics",
+        "none",
+        "--out",
+        str(killed),
+        "--quiet",
+        "--set",
+        "delay=0.01",
+        "--set",
+        "log_every=10",
+        "--set",
+        "checkpoint_every=50",
+        "--set",
+        "device=cpu",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (killed / runs.LOG).exists() or len(runs.read_log(killed)) < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGTERM)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, output
+    stopped = int(runs.load_checkpoint(killed)["step"])
+    assert 30 <= stopped < 200, output
+    assert f"stopped at step {stopped}" in output
+    assert not (killed / runs.WEIGHTS).exists()
+    train(runs.read_config(killed), killed, resume=True, quiet=True)
+    assert_identical(weights(tmp_path / "straight"), weights(killed))
+
+
+def test_nan_loss_stops_naming_step_and_term_and_keeps_last_checkpoint(tmp_path):
+    config = tiny_config(100, ["nan_at=64"], checkpoint_every=30)
+    with pytest.raises(UntwineError, match=r"'loss' is nan at step 65\b"):
+        train(config, tmp_path, quiet=True)
+    assert runs.load_checkpoint(tmp_path)["step"] == 60
+    assert not (tmp_path / runs.WEIGHTS).exists()
+    assert [row["step"] for row in runs.read_log(tmp_path)] == [10, 20, 30, 40, 50, 60]
+
+
+def test_log_rows_hold_every_loss_term_lr_and_speed(tmp_path):
+    train(tiny_config(30, ["critic=true"]), tmp_path, quiet=True)
+    rows = runs.read_log(tmp_path)
+    assert list(rows[0]) == ["step", "loss", "recon", "kl", "critic", "lr", "images_per_s"]
+    assert [r["step"] for r in rows] == [10, 20, 30]
+    assert all(r["lr"] == 1e-2 and r["images_per_s"] > 0 for r in rows)
+    assert rows[-1]["recon"] < rows[0]["recon"]
+
+
+def test_extra_optimiser_alone_updates_its_parameters(tmp_path):
+    """The critic is trained by its own optimiser only; the main Adam never holds it."""
+    from untwine.train import make_optimisers
+
+    config = tiny_config(10, ["critic=true"])
+    model = runs.build_model(config, (1, 8, 8))
+    adam, extras = make_optimisers(model, config)
+    critic = {id(p) for p in model.critic.parameters()}
+    assert not critic & {id(p) for g in adam.param_groups for p in g["params"]}
+    assert [e.name for e, _ in extras] == ["critic"]
+    assert isinstance(extras[0][1], torch.optim.SGD)
+
+
+def test_batch_larger_than_dataset_is_refused(tmp_path):
+    with pytest.raises(UntwineError, match="batch size 64 is larger than tinygrid"):
+        train(tiny_config(5, batch_size=64), tmp_path, quiet=True)
+
+
+def test_fresh_run_refuses_a_finished_run_folder(tmp_path):
+    train(tiny_config(10), tmp_path, quiet=True)
+    with pytest.raises(UntwineError, match="already holds a finished run.*--force"):
+        train(tiny_config(10), tmp_path, quiet=True)
+    train(tiny_config(10), tmp_path, quiet=True, force=True)
+    assert len(runs.read_log(tmp_path)) == 1
+
+
+def test_dataset_size_is_filled_from_the_dataset():
+    from tinymodel import tiny_grid
+
+    from untwine.train import fill_dataset_fields
+
+    config = fill_dataset_fields(tiny_config(5), tiny_grid())
+    assert config.model_config.dataset_size == 32
+    config = make_run_config("betatcvae", {"data.name": "tinygrid", "train.batch_size": 8})
+    assert fill_dataset_fields(config, tiny_grid()).model_config.dataset_size == 32
