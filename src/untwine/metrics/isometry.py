@@ -49,8 +49,12 @@ def isometry(codes: np.ndarray, reference: np.ndarray, n_neighbors: int = 10) ->
     cd = np.sqrt(((c[rows] - c[cols]) ** 2).sum(axis=1))
     denom = float((cd**2).sum())
     if denom == 0.0:
-        return {"isometry": 0.0, "scale": float("nan"), "median_relative_error": 1.0,
-                "n_neighbors": int(n_neighbors)}
+        return {
+            "isometry": 0.0,
+            "scale": float("nan"),
+            "median_relative_error": 1.0,
+            "n_neighbors": int(n_neighbors),
+        }
     scale = float((rd * cd).sum() / denom)
     err = float(np.median(np.abs(scale * cd - rd) / rd))
     return {

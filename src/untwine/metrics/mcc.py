@@ -49,7 +49,7 @@ def mcc(codes: np.ndarray, latents: np.ndarray, correlation: str = "pearson") ->
     matched = np.abs(corr[rows, cols])
     return {
         "mcc": float(matched.mean()),
-        "matching": [(int(r), int(k)) for r, k in zip(rows, cols)],
+        "matching": [(int(r), int(k)) for r, k in zip(rows, cols, strict=True)],
         "matched_correlations": matched.tolist(),
         "correlations": corr.tolist(),
         "correlation": correlation,
