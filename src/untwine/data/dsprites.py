@@ -11,7 +11,9 @@ down), so positions sweep the central 32 pixels in integer steps and the largest
 Symmetries (tested): orientation class 39 (2π) is class 0 pixel for pixel; a square's
 rasterisation at angle θ and θ + π/2 is identical, an ellipse's at θ and θ + π is identical.
 As 2π/39 does not divide π/2 or π, no two other classes are exact symmetric copies, but a square
-10 classes apart (92.3°) and an ellipse 19 or 20 classes apart (175.4°, 184.6°) are near-copies.
+10 classes apart (92.3°) and an ellipse 19 or 20 classes apart (175.4°, 184.6°) are near-copies;
+at small scales such pairs within 7° of each other modulo the period can rasterise identically.
+Every other pair of orientation classes differs, for every shape and scale (tested exhaustively).
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ SIZE = 64
 RADIUS = 16
 """Sprites live on a (2·RADIUS + 1)² canvas centred on a pixel; positions start at RADIUS."""
 
-_SYMMETRY = {"square": 4, "ellipse": 2, "heart": 1}
+SYMMETRY = {"square": 4, "ellipse": 2, "heart": 1}
+"""Rotational symmetry order of each shape: its pixels repeat every 2π / order."""
+_CHUNK = 16384
+"""Rows decompressed at a time when streaming the npz images."""
 
 
 def twin_space() -> FactorSpace:
@@ -69,7 +74,7 @@ def sprite(shape: str, scale: float, angle: float) -> np.ndarray:
     The angle is first reduced modulo the shape's rotational symmetry (π/2 for the square, π
     for the ellipse), so symmetric angles give identical pixels, not near-identical ones.
     """
-    period = 2 * np.pi / _SYMMETRY[shape]
+    period = 2 * np.pi / SYMMETRY[shape]
     a = float(np.mod(angle, period))
     a = 0.0 if np.isclose(a, period) else a
     d = np.arange(-RADIUS, RADIUS + 1, dtype=np.float64)
@@ -217,15 +222,16 @@ def _packed_images(path: Path, n_rows: int) -> np.ndarray:
                 f"expected uint8 ({n_rows}, {SIZE}, {SIZE}); {OFFICIAL}"
             )
         packed = np.empty((n_rows, SIZE, SIZE // 8), dtype=np.uint8)
-        chunk = 16384
-        for start in range(0, n_rows, chunk):
-            m = min(chunk, n_rows - start)
+        for start in range(0, n_rows, _CHUNK):
+            m = min(_CHUNK, n_rows - start)
             buf = f.read(m * SIZE * SIZE)
             if len(buf) != m * SIZE * SIZE:
                 raise UntwineError(f"{path}: 'imgs' is truncated; expected {OFFICIAL}")
             rows = np.frombuffer(buf, dtype=np.uint8).reshape(m, SIZE, SIZE)
             if rows.max(initial=0) > 1:
-                raise UntwineError(f"{path}: 'imgs' holds values > 1, expected {{0, 1}}")
+                raise UntwineError(
+                    f"{path}: 'imgs' holds values > 1, expected {{0, 1}}; {OFFICIAL}"
+                )
             packed[start : start + m] = np.packbits(rows, axis=-1)
     return packed
 
@@ -257,7 +263,12 @@ def load_npz(path: Path) -> ArrayDataset:
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
         raise UntwineError(f"{path}: unreadable ({err}); expected {OFFICIAL}") from err
     return ArrayDataset(
-        "dsprites", space, packed, binary=True, source=str(path), transform=_unpack,
+        "dsprites",
+        space,
+        packed,
+        binary=True,
+        source=str(path),
+        transform=_unpack,
         info={"format": "npz", "storage": "bit-packed in memory"},
     )
 
@@ -269,7 +280,7 @@ def load_hdf5(path: Path) -> ArrayDataset:
     try:
         h5 = h5py.File(path, "r")
     except OSError as err:
-        raise UntwineError(f"{path}: not a readable hdf5 file ({err}); expected {OFFICIAL}") from err
+        raise UntwineError(f"{path}: not readable as hdf5 ({err}); expected {OFFICIAL}") from err
     for key in ("imgs", "latents/classes", "latents/values"):
         if key not in h5:
             raise UntwineError(f"{path}: lacks dataset {key!r}; expected {OFFICIAL}")
