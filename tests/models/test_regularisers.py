@@ -33,7 +33,7 @@ def test_bernoulli_reconstruction_is_summed_cross_entropy_averaged_over_batch():
 
 def test_gaussian_reconstruction_is_summed_squared_error_of_sigmoid():
     x = torch.tensor([[[[0.0, 1.0]]], [[[0.5, 0.2]]]])
-    logits = torch.tensor([[[[0.0, 0.0]]], [[[0.0, math.log(3.0)]]]])  # sigmoid: 0.5, 0.5, 0.5, 0.75
+    logits = torch.tensor([[[[0.0, 0.0]]], [[[0.0, math.log(3.0)]]]])  # σ: .5 .5 .5 .75
     hand = ((0.25 + 0.25) + (0.0 + 0.55**2)) / 2
     assert R.reconstruction_loss(x, logits, "gaussian").item() == pytest.approx(hand, rel=1e-6)
 

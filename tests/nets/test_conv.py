@@ -30,12 +30,18 @@ def test_dlib_shapes_match_reference_table(channels):
     x = torch.rand(2, channels, 64, 64)
     assert _shapes_after(enc, nn.Conv2d, x) == [(32, 32, 32), (32, 16, 16), (64, 8, 8), (64, 4, 4)]
     assert [c.kernel_size for c in enc.modules() if isinstance(c, nn.Conv2d)] == [
-        (4, 4), (4, 4), (2, 2), (2, 2)
+        (4, 4),
+        (4, 4),
+        (2, 2),
+        (2, 2),
     ]
     mu, logvar = enc(x)
     assert mu.shape == logvar.shape == (2, 10)
     assert _shapes_after(dec, nn.ConvTranspose2d, mu) == [
-        (64, 8, 8), (32, 16, 16), (32, 32, 32), (channels, 64, 64)
+        (64, 8, 8),
+        (32, 16, 16),
+        (32, 32, 32),
+        (channels, 64, 64),
     ]
     assert _shapes_after(dec, nn.Linear, mu) == [(256,), (1024,)]
 
