@@ -53,8 +53,11 @@ def hue_to_rgb(hues: np.ndarray) -> np.ndarray:
 
 
 def _camera_rays(azimuth_deg: float) -> tuple[np.ndarray, np.ndarray]:
-    """Camera origin (3,) and unit ray directions (H * W * s * s, 3) for one azimuth."""
-    az, el = np.radians(azimuth_deg), np.radians(_ELEVATION)
+    """Camera origin (3,) and unit ray directions (H * W * s * s, 3) for one azimuth.
+
+    Azimuths ±a and the pixel grid are exactly symmetric, so views ±a are exact mirror images.
+    """
+    az, el = np.radians(np.round(azimuth_deg, 9)), np.radians(_ELEVATION)
     eye = _TARGET + _DISTANCE * np.array(
         [np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)]
     )
@@ -62,8 +65,8 @@ def _camera_rays(azimuth_deg: float) -> tuple[np.ndarray, np.ndarray]:
     right = np.cross(forward, [0.0, 1.0, 0.0])
     right /= np.linalg.norm(right)
     up = np.cross(right, forward)
-    n = IMAGE_SIZE * _SUPERSAMPLE
-    grid = ((np.arange(n) + 0.5) / n - 0.5) * 2 * np.tan(np.radians(_FOV) / 2)
+    half = (np.arange(IMAGE_SIZE * _SUPERSAMPLE // 2) + 0.5) / (IMAGE_SIZE * _SUPERSAMPLE)
+    grid = np.concatenate([-half[::-1], half]) * 2 * np.tan(np.radians(_FOV) / 2)
     v, u = np.meshgrid(-grid, grid, indexing="ij")
     d = forward + u[..., None] * right + v[..., None] * up
     return eye, (d / np.linalg.norm(d, axis=-1, keepdims=True)).reshape(-1, 3)
