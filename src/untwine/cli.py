@@ -19,6 +19,8 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(help="List the datasets and draw their factors.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+experiment_app = typer.Typer(help="Experiments that check a paper's claim.", no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
 console = Console()
 _state = {"debug": False}
 
@@ -61,6 +63,180 @@ def datasets_show(
     out = out or Path(f"{ds.name}_factors.png")
     factor_gallery(ds, out, seed=seed)
     console.print(f"wrote {out}  ({ds.name}: {ds.space.describe()})")
+
+
+@app.command("train")
+def train_cmd(
+    model: str = typer.Argument(None, help="Model name (see `untwine models`)."),
+    data: str = typer.Option("dsprites", "--data", help="Dataset name (`untwine datasets list`)."),
+    data_path: Path = typer.Option(None, "--data-path", help="Official file, not the twin."),
+    steps: int = typer.Option(None, "--steps", help="Training steps (study default 300,000)."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Images per step (default 64)."),
+    lr: float = typer.Option(None, "--lr", help="Adam learning rate (default 1e-4)."),
+    seed: int = typer.Option(None, "--seed", help="Seed of weights and batches (default 0)."),
+    latents: int = typer.Option(None, "--latents", help="Code size (default 10)."),
+    sets: list[str] = typer.Option(None, "--set", help="key=value override; repeatable."),
+    out: Path = typer.Option(None, "--out", help="Run folder (default runs/MODEL-DATA-sSEED)."),
+    metrics: str = typer.Option(None, "--metrics", help="Evaluation at the end: study|fast|none."),
+    resume: Path = typer.Option(None, "--resume", help="Continue the run in this folder."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing run folder."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a model, then evaluate it and draw its traversals into the run folder."""
+    from untwine import runs
+    from untwine.config import apply_overrides, make_run_config
+    from untwine.train import train
+
+    if resume is not None:
+        given = {"MODEL": model, "--data-path": data_path, "--batch-size": batch_size,
+                 "--lr": lr, "--seed": seed, "--latents": latents, "--set": sets, "--out": out}
+        fixed = [name for name, value in given.items() if value] + (
+            ["--data"] if data != "dsprites" else [])
+        if fixed:
+            raise UntwineError(
+                f"--resume continues {resume} with its own config; drop {', '.join(fixed)} "
+                "(only --steps, --metrics and --quiet may be given)"
+            )
+        config = runs.read_config(resume)
+        changes = {"train.steps": steps, "train.metrics": metrics}
+        config = apply_overrides(config, {k: v for k, v in changes.items() if v is not None})
+        done = int(runs.load_checkpoint(resume)["step"])
+        if done >= config.train.steps:
+            raise UntwineError(
+                f"{resume} is already trained to step {done}; pass --steps N with N > {done} "
+                "to train it further"
+            )
+        run_dir = resume
+    else:
+        if model is None:
+            raise UntwineError("name a model, e.g. `untwine train betavae` (see `untwine models`)")
+        options = {"data.name": data, "data.path": data_path and str(data_path),
+                   "train.steps": steps, "train.batch_size": batch_size, "train.lr": lr,
+                   "train.seed": seed, "latents": latents, "train.metrics": metrics}
+        config = make_run_config(model, {k: v for k, v in options.items() if v is not None}, sets)
+        run_dir = out or runs.default_run_dir(config)
+    console.print(f"training {config.model} on {config.data.name} → {run_dir}")
+    result = train(config, run_dir, resume=resume is not None, force=force, quiet=quiet)
+    if result.interrupted:
+        console.print(
+            f"stopped at step {result.step}; checkpoint saved in {run_dir / 'checkpoint'}. "
+            f"Continue with: untwine train --resume {run_dir}"
+        )
+        raise typer.Exit(128 + (result.signal or 2))
+    console.print(f"trained {result.step} steps → {run_dir / runs.WEIGHTS}")
+    _finish_run(run_dir, config.train.metrics)
+
+
+def _finish_run(run_dir: Path, preset: str) -> None:
+    """Evaluate (unless preset is none) and draw the pictures of a trained run."""
+    from untwine import runs
+
+    if preset != "none":
+        console.print(f"evaluating with the {preset} metric preset …")
+        _print_metrics(runs.evaluate_run(run_dir, preset))
+        console.print(f"metrics:         {run_dir / runs.METRICS}")
+    traversal, recon, heatmap = runs.draw_run(run_dir)
+    console.print(f"traversals:      {traversal}")
+    console.print(f"reconstructions: {recon}")
+    console.print(f"MI heat map:     {heatmap}")
+
+
+def _flatten(metrics: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _print_metrics(metrics: dict) -> None:
+    table = Table("metric", "value")
+    for key, value in _flatten(metrics).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run: Path = typer.Argument(..., help="Run folder written by `untwine train`."),
+    preset: str = typer.Option("fast", "--preset", help="Metric preset: study or fast."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the metrics' sampling."),
+) -> None:
+    """Score a trained run with the metric suite; writes RUN/metrics.json."""
+    from untwine import runs
+
+    if preset not in ("study", "fast"):
+        raise UntwineError(f"--preset must be study or fast; got {preset!r}")
+    _print_metrics(runs.evaluate_run(run, preset, seed))
+    console.print(f"wrote {run / runs.METRICS}")
+
+
+@app.command("traverse")
+def traverse_cmd(
+    run: Path = typer.Argument(..., help="Run folder written by `untwine train`."),
+    out: Path = typer.Option(None, "--out", help="PNG to write (default RUN/traversal.png)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the base image."),
+) -> None:
+    """Draw the latent traversal grid of a trained run (rows: latents by KL, high to low)."""
+    from untwine import runs
+    from untwine.viz.traversal import traversal_grid
+
+    model = runs.load_model(run)
+    dataset = runs.load_dataset_for(runs.read_config(run))
+    path = traversal_grid(model, dataset, out or run / "traversal.png", seed=seed)
+    console.print(f"wrote {path}")
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """Each model with its hyper-parameters and their defaults."""
+    import dataclasses
+
+    from untwine.models import MODELS
+
+    table = Table("model", "hyper-parameters (defaults)", "method")
+    for name in sorted(MODELS):
+        entry = MODELS[name]
+        fields = dataclasses.fields(entry.config_class)
+        params = ", ".join(f"{f.name}={_default(f)}" for f in fields)
+        table.add_row(name, params, entry.summary)
+    console.print(table)
+    console.print("override them with --set key=value, e.g. untwine train betavae --set beta=8")
+
+
+def _default(f: object) -> object:
+    import dataclasses
+
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return "required"
+
+
+@experiment_app.command("isometry")
+def experiment_isometry(
+    out: Path = typer.Option(Path("isometry_experiment"), "--out", help="Folder for md/json/png."),
+    samples: int = typer.Option(2000, help="Points per manifold (HLLE is O(N²) in memory)."),
+    epochs: int = typer.Option(15, help="Autoencoder training epochs."),
+    seed: int = typer.Option(0, help="Seed of the latents, nets and ICA."),
+) -> None:
+    """Hessian LLE + ICA vs AE, IRMAE, VAE and the local-isometry AE on blob manifolds."""
+    from untwine.experiments.isometry import (
+        IsometryExperimentConfig,
+        markdown_table,
+        run_isometry_experiment,
+        write_outputs,
+    )
+
+    cfg = IsometryExperimentConfig(n_samples=samples, epochs=epochs, seed=seed)
+    report = run_isometry_experiment(cfg)
+    paths = write_outputs(report, out)
+    console.print(markdown_table(report["results"]), highlight=False)
+    console.print(f"wrote {paths['md']}, {paths['json']}, {paths['png']}")
 
 
 def main() -> None:

@@ -1,0 +1,104 @@
+"""The CLI's train / evaluate / traverse / models commands, end to end on a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tinymodel import register
+from typer.testing import CliRunner
+
+from untwine import runs
+from untwine.cli import app
+from untwine.errors import UntwineError
+
+runner = CliRunner()
+TINY = [
+    "--data",
+    "tinygrid",
+    "--batch-size",
+    "8",
+    "--lr",
+    "1e-2",
+    "--quiet",
+    "--set",
+    "log_every=5",
+    "--set",
+    "checkpoint_every=10",
+    "--set",
+    "device=cpu",
+]
+
+
+@pytest.fixture(autouse=True)
+def _tiny(monkeypatch):
+    register(monkeypatch)
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_models_lists_each_model_with_its_defaults():
+    result = invoke("models")
+    assert result.exit_code == 0, result.output
+    for text in ("betavae", "beta=4.0", "latents=10", "factorvae", "betatcvae", "dipvae2"):
+        assert text in result.output
+
+
+def test_train_writes_the_run_folder_and_pictures_then_resume_extends_it(tmp_path):
+    run = tmp_path / "run"
+    result = invoke("train", "tiny", *TINY, "--steps", "20", "--metrics", "none", "--out", run)
+    assert result.exit_code == 0, result.output
+    for name in ("config.json", "model.safetensors", "log.csv", *runs.PICTURES):
+        assert (run / name).exists(), name
+    assert "traversals:" in result.output and str(run / "traversal.png") in result.output
+    assert runs.read_config(run).train.batch_size == 8
+
+    result = invoke("train", "--resume", run, "--steps", "30", "--metrics", "none", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert [r["step"] for r in runs.read_log(run)] == [5, 10, 15, 20, 25, 30]
+    assert runs.read_config(run).train.steps == 30
+
+
+def test_train_refuses_to_overwrite_and_resume_refuses_new_settings(tmp_path):
+    run = tmp_path / "run"
+    assert (
+        invoke("train", "tiny", *TINY, "--steps", "10", "--metrics", "none", "--out", run).exit_code
+        == 0
+    )
+    again = invoke("train", "tiny", *TINY, "--steps", "10", "--out", run)
+    assert isinstance(again.exception, UntwineError)
+    assert "already holds a finished run" in str(again.exception)
+    done = invoke("train", "--resume", run, "--quiet")
+    assert "already trained to step 10; pass --steps N" in str(done.exception)
+    changed = invoke("train", "--resume", run, "--lr", "0.1", "--steps", "20")
+    assert "drop --lr" in str(changed.exception)
+
+
+def test_unknown_model_is_a_clear_error():
+    result = invoke("train", "nosuch")
+    assert isinstance(result.exception, UntwineError)
+    assert "known models:" in str(result.exception) and "betavae" in str(result.exception)
+
+
+def test_evaluate_writes_metrics_json_and_traverse_writes_png(tmp_path, monkeypatch):
+    import untwine.metrics
+
+    def fake_evaluate(dataset, represent, preset, seed):
+        codes = represent(dataset.images(dataset.sample_factors(4, np.random.RandomState(0))))
+        return {"preset": preset, "code_size": codes.shape[1], "mig": {"discrete_mig": 0.25}}
+
+    monkeypatch.setattr(untwine.metrics, "evaluate", fake_evaluate, raising=False)
+    run = tmp_path / "run"
+    assert (
+        invoke("train", "tiny", *TINY, "--steps", "5", "--metrics", "none", "--out", run).exit_code
+        == 0
+    )
+    result = invoke("evaluate", run, "--preset", "fast")
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "metrics.json").read_text())["mig"]["discrete_mig"] == 0.25
+    assert "mig.discrete_mig" in result.output and "0.2500" in result.output
+    result = invoke("traverse", run, "--out", tmp_path / "t.png")
+    assert result.exit_code == 0 and (tmp_path / "t.png").exists()
