@@ -49,7 +49,8 @@ class FactorVAEConfig(VAEConfig):
         check_choice(self.model, "shuffle", self.shuffle, SHUFFLES)
 
 
-def _no_regulariser(config: FactorVAEConfig, lat: Latents, step: int) -> tuple[torch.Tensor, Terms]:
+def kl_regulariser(config: FactorVAEConfig, lat: Latents, step: int) -> tuple[torch.Tensor, Terms]:
+    """KL only; the γ·TC term needs the discriminator and is added in ``FactorVAE.loss``."""
     return lat.kl.sum(1).mean(), {}
 
 
@@ -57,7 +58,7 @@ class FactorVAE(VAE):
     """A :class:`VAE` plus ``discriminator`` (6 × (dense 1000, leaky ReLU 0.2) → 2 logits)."""
 
     def __init__(self, config: FactorVAEConfig, image_shape: tuple[int, int, int]):
-        super().__init__(config, image_shape, _no_regulariser)
+        super().__init__(config, image_shape, kl_regulariser)
         self.discriminator = factorvae_discriminator(config.latents)
         self.batch_multiplier = 2 if config.shuffle == "second_batch" else 1
 
