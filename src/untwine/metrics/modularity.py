@@ -8,6 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from untwine.errors import UntwineError
 from untwine.metrics.utils import (
+    check_class_labels,
     check_codes,
     check_factors,
     check_num_bins,
@@ -75,6 +76,8 @@ def modularity_explicitness(
     check_same_width(factors_train, factors_test, "factors")
     num_bins = check_num_bins(num_bins)
     mi = discrete_mutual_info(histogram_discretize(codes_train, num_bins), factors_train)
+    check_class_labels(factors_train, "factors_train")
+    check_class_labels(factors_test, "factors_test")
     varying = keep_varying_factors(factors_train, "explicitness")
     train_scores, test_scores = [], []
     x_train, x_test = _standardise(codes_train, codes_test)

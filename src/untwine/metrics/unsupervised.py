@@ -1,5 +1,7 @@
 """Unsupervised scores (total correlation, Wasserstein correlation, MI), as disentanglement_lib."""
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 
@@ -42,10 +44,12 @@ def unsupervised(codes, num_bins: int = 20) -> dict:
     - ``mutual_info_score``: the mean over ordered pairs d != d' of the discrete MI (nats,
       ``sklearn.metrics.mutual_info_score``) between histogram-discretised codes.
 
-    Identical to the reference on every input it defines. Where it does not: codes whose values
-    are all equal are left out of the covariance scores (they are independent of the rest and
-    add exactly 0; the reference returns NaN); with fewer than two varying codes the three
-    covariance scores are 0, and with D = 1 the MI score is 0 (the reference fails).
+    Identical to the reference on every input it defines (the covariance is the reference's own
+    ``np.cov`` of all codes). Where it does not: codes with exactly zero variance are left out of
+    the total correlation (they are independent of the rest and add 0; the reference returns
+    NaN), and of the Wasserstein term only if ``sqrtm`` fails on the singular matrix; with fewer
+    than two codes that take more than one value the three covariance scores are 0, and with
+    D = 1 the MI score is 0 (the reference fails).
 
     References
     ----------
@@ -65,9 +69,16 @@ def unsupervised(codes, num_bins: int = 20) -> dict:
         "mutual_info_score": 0.0,
     }
     if active.sum() >= 2:
-        cov = np.cov(codes.T if active.all() else codes.T[active, :])
-        wasserstein = gaussian_wasserstein_correlation(cov)
-        scores["gaussian_total_correlation"] = gaussian_total_correlation(cov)
+        cov = np.cov(codes.T)
+        positive = np.diag(cov) > 0
+        reduced = cov if positive.all() else cov[positive][:, positive]
+        with warnings.catch_warnings():
+            # zero-variance codes make cov singular; sqrtm still handles their zero block
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            wasserstein = gaussian_wasserstein_correlation(cov)
+        if not np.isfinite(wasserstein):
+            wasserstein = gaussian_wasserstein_correlation(reduced)
+        scores["gaussian_total_correlation"] = gaussian_total_correlation(reduced)
         scores["gaussian_wasserstein_correlation"] = wasserstein
         scores["gaussian_wasserstein_correlation_norm"] = float(wasserstein / np.sum(np.diag(cov)))
     if num_codes >= 2:

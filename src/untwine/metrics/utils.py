@@ -36,6 +36,15 @@ def check_factors(factors, num_points: int, name: str = "factors") -> np.ndarray
     return arr
 
 
+def check_class_labels(factors: np.ndarray, name: str) -> None:
+    """Raise unless every factor value is an integer class index (classifiers need classes)."""
+    if factors.dtype.kind == "f" and (np.round(factors) != factors).any():
+        raise UntwineError(
+            f"{name} holds non-integer values; classifier-based metrics need factor classes "
+            "(integers 0..size-1). Pass class indices, or continuous_factors=True for SAP."
+        )
+
+
 def check_same_width(train: np.ndarray, test: np.ndarray, what: str) -> None:
     """Raise unless train and test arrays have the same number of columns."""
     if train.shape[1] != test.shape[1]:
