@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from untwine.experiments.isometry import (
+    IsometryExperimentConfig,
+    markdown_table,
+    run_isometry_experiment,
+    write_outputs,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_report():
+    cfg = IsometryExperimentConfig(
+        manifolds=("blob2d", "blob2dwarped"), methods=("hlle", "ae"), n_samples=500, epochs=2
+    )
+    return run_isometry_experiment(cfg)
+
+
+def _row(report, manifold, method):
+    return next(r for r in report["results"] if r["manifold"] == manifold and r["method"] == method)
+
+
+def test_hlle_ica_recovers_blob2d_latents(tiny_report):
+    row = _row(tiny_report, "blob2d", "hlle")
+    assert row["ica"]["mcc"] >= 0.95
+    assert row["ica"]["li"] >= 0.9
+
+
+def test_warped_control_degrades_hlle(tiny_report):
+    row = _row(tiny_report, "blob2dwarped", "hlle")
+    # At best HLLE finds the isometric coordinate x = z³: Pearson MCC ≤ (0.917 + 1) / 2.
+    assert row["ica"]["mcc"] < 0.97
+    assert row["ica"]["li_latents"] < 0.85
+
+
+def test_outputs_are_written(tiny_report, tmp_path):
+    paths = write_outputs(tiny_report, tmp_path)
+    table = paths["md"].read_text()
+    assert table == markdown_table(tiny_report["results"])
+    assert table.count("| blob2d |") == 2 and "HLLE" in table
+    data = json.loads(paths["json"].read_text())
+    assert len(data["results"]) == 4
+    assert paths["png"].stat().st_size > 1000

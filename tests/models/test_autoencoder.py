@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+import torch
+
+from untwine.errors import UntwineError
+from untwine.models.autoencoder import (
+    AEConfig,
+    IRMAEConfig,
+    IsometricAEConfig,
+    SmallAutoencoder,
+    SmallVAEConfig,
+    encode_numpy,
+    fit_autoencoder,
+    isometry_penalty,
+)
+from untwine.models.base import MODELS
+
+SHAPE = (1, 32, 32)
+
+
+@pytest.mark.parametrize(
+    ("config", "keys"),
+    [
+        (AEConfig(), {"loss", "recon"}),
+        (IRMAEConfig(), {"loss", "recon"}),
+        (SmallVAEConfig(), {"loss", "recon", "kl"}),
+        (IsometricAEConfig(), {"loss", "recon", "isometry", "isometry_scale"}),
+    ],
+)
+def test_each_variant_gives_codes_images_and_its_loss_terms(config, keys):
+    torch.manual_seed(0)
+    model = SmallAutoencoder(config, SHAPE)
+    x = torch.rand(8, *SHAPE)
+    out = model.loss(x, 0)
+    assert set(out) == keys and torch.isfinite(out["loss"])
+    assert model.represent(x).shape == (8, config.latents)
+    assert model.decode(model.represent(x)).shape == (8, *SHAPE)
+
+
+def test_irmae_has_eight_bias_free_square_layers():
+    model = SmallAutoencoder(IRMAEConfig(), SHAPE)
+    layers = list(model.linear)
+    assert len(layers) == 8
+    assert all(layer.bias is None and layer.weight.shape == (16, 16) for layer in layers)
+
+
+def test_penalty_is_zero_for_a_scaled_orthonormal_decoder():
+    q, _ = torch.linalg.qr(torch.randn(50, 3, generator=torch.Generator().manual_seed(0)))
+    pen, scale = isometry_penalty(lambda z: 2.0 * z @ q.T, torch.randn(16, 3), projections=4)
+    assert pen.item() == pytest.approx(0.0, abs=1e-10)
+    assert scale.item() == pytest.approx(4.0, rel=1e-5)
+
+
+def test_penalty_is_positive_and_scale_invariant_for_a_stretching_decoder():
+    w = torch.diag(torch.tensor([1.0, 3.0]))
+    torch.manual_seed(0)
+    a, _ = isometry_penalty(lambda z: z @ w, torch.zeros(2000, 2))
+    torch.manual_seed(0)
+    b, _ = isometry_penalty(lambda z: 10 * z @ w, torch.zeros(2000, 2))
+    # JᵀJ = diag(1, 9), c = 5: ‖JᵀJ − cI‖²_F / c² = 32 / 25.
+    assert a.item() == pytest.approx(32 / 25, rel=0.15)
+    assert b.item() == pytest.approx(a.item(), rel=1e-4)
+
+
+def test_fit_lowers_the_loss_and_encodes_to_numpy():
+    torch.manual_seed(0)
+    x = torch.zeros(64, *SHAPE)
+    x[:, :, 10:20, 10:20] = torch.rand(64, 1, 1, 1)
+    model = SmallAutoencoder(IsometricAEConfig(), SHAPE)
+    history = fit_autoencoder(model, x, epochs=3, batch_size=32)
+    assert history[-1] < history[0]
+    codes = encode_numpy(model, x)
+    assert codes.shape == (64, 2) and codes.dtype == np.float64
+
+
+def test_registered_and_validated():
+    assert {"ae", "irmae", "smallvae", "isoae"} <= set(MODELS)
+    with pytest.raises(UntwineError, match="latents"):
+        AEConfig(latents=0)
+    with pytest.raises(UntwineError, match="≥ 0"):
+        AEConfig(beta=-1.0)
