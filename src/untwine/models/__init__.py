@@ -1,6 +1,6 @@
 """Trainable models, found by name in ``MODELS`` (importing this package fills it)."""
 
-from untwine.models import factorvae, vae
+from untwine.models import autoencoder, factorvae, vae
 from untwine.models.base import MODELS, ExtraOptimiser, Model, ModelEntry, register_model
 from untwine.models.factorvae import FactorVAE, FactorVAEConfig
 from untwine.models.vae import (
@@ -27,6 +27,7 @@ __all__ = [
     "Model",
     "ModelEntry",
     "VAEConfig",
+    "autoencoder",
     "factorvae",
     "register_model",
     "vae",

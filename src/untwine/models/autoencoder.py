@@ -59,7 +59,10 @@ class AEConfig:
 
 @dataclass
 class IRMAEConfig(AEConfig):
-    """IRMAE (Jing et al. 2020): l = 8 bias-free linear layers over a 16-D code."""
+    """IRMAE (Jing et al. 2020): l = 8 bias-free linear layers over a 16-D code.
+
+    The linear layers start orthogonal: with PyTorch's default init the 8-layer product shrinks
+    the code ~80-fold (0.58 per layer) and training stalls."""
 
     model: ClassVar[str] = "irmae"
     latents: int = 16
@@ -120,6 +123,8 @@ class SmallAutoencoder(Model):
             ]
         )
         self.decoder = SmallDecoder(image_shape, config.latents, config.width)
+        for layer in self.linear:
+            nn.init.orthogonal_(layer.weight)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(code mean, log-variance or None) of images x."""
