@@ -141,10 +141,14 @@ def _camera(alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _tip(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
-    """World position of the forearm's tip (the shoulder is the origin): (..., 3)."""
+    """World position of the forearm's tip (the shoulder is the origin): (..., 3).
+
+    At yaw 0 the forearm points at the cameras (+z), so the tip's image height moves
+    monotonically with pitch from every camera height.
+    """
     yaw, pitch = np.broadcast_arrays(yaw, pitch)
     return FOREARM * np.stack(
-        [np.sin(yaw) * np.cos(pitch), np.sin(pitch), -np.cos(yaw) * np.cos(pitch)], axis=-1
+        [np.sin(yaw) * np.cos(pitch), np.sin(pitch), np.cos(yaw) * np.cos(pitch)], axis=-1
     )
 
 
