@@ -110,7 +110,7 @@ def train_cmd(
     else:
         if model is None:
             raise UntwineError("name a model, e.g. `untwine train betavae` (see `untwine models`)")
-        options = {"data.name": data, "data.path": data_path and str(data_path),
+        options = {"data.name": data, "data.path": data_path and str(data_path.resolve()),
                    "train.steps": steps, "train.batch_size": batch_size, "train.lr": lr,
                    "train.seed": seed, "latents": latents, "train.metrics": metrics}
         config = make_run_config(model, {k: v for k, v in options.items() if v is not None}, sets)
