@@ -235,8 +235,8 @@ def experiment_isometry(
     cfg = IsometryExperimentConfig(n_samples=samples, epochs=epochs, seed=seed)
     report = run_isometry_experiment(cfg)
     paths = write_outputs(report, out)
-    console.print(markdown_table(report["results"]), highlight=False)
-    console.print(f"wrote {paths['md']}, {paths['json']}, {paths['png']}")
+    typer.echo(markdown_table(report["results"]))
+    typer.echo(f"wrote {paths['md']}, {paths['json']}, {paths['png']}")
 
 
 def main() -> None:
