@@ -10,6 +10,7 @@ scores are identical to the reference's for the same seed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,8 +50,8 @@ class CodeCache:
     """Codes of grid indices, each encoded once: lazily, in batches of ``batch_size`` images.
 
     ``num_encoded`` counts images passed to ``represent``; ``num_requested`` counts the codes
-    looked up, i.e. the images the reference protocol would have encoded. Codes are kept in the
-    dtype ``represent`` returns, sorted by grid index.
+    looked up, i.e. the images the reference protocol would have encoded; ``encode_seconds``
+    is the time spent rendering and encoding. Codes keep the dtype ``represent`` returns.
     """
 
     def __init__(self, dataset: FactorDataset, represent: Represent, batch_size: int = 1024):
@@ -62,6 +63,7 @@ class CodeCache:
         self._codes: np.ndarray | None = None
         self.num_encoded = 0
         self.num_requested = 0
+        self.encode_seconds = 0.0
 
     def index(self, factors: np.ndarray) -> np.ndarray:
         """Factor classes (..., K) -> flat C-order grid indices (...)."""
@@ -93,6 +95,7 @@ class CodeCache:
         missing = unique[~self._find(unique)[1]]
         if missing.size == 0:
             return
+        start = time.perf_counter()
         new = np.concatenate(
             [
                 self._encode(missing[i : i + self.batch_size])
@@ -100,6 +103,7 @@ class CodeCache:
             ]
         )
         self.num_encoded += int(missing.size)
+        self.encode_seconds += time.perf_counter() - start
         if self._codes is None:
             self._keys, self._codes = missing, new
             return

@@ -1,0 +1,98 @@
+"""evaluate(): every metric from RandomState(seed) like the reference, sharing one CodeCache."""
+
+import json
+
+import dlib_reference_sampled as ref
+import numpy as np
+import pytest
+from sampled_toys import linear_represent, pixel_dataset
+
+from untwine.errors import UntwineError
+from untwine.metrics import beta_vae_score, dci, factor_vae_score, mig, sap
+from untwine.metrics.evaluate import PRESETS, STUDY, evaluate, resolve, score_arrays
+from untwine.metrics.sampling import generate_batch_factor_code
+
+SMALL = {
+    "beta_vae": {"batch_size": 16, "num_train": 200, "num_eval": 100},
+    "factor_vae": {"batch_size": 16, "num_train": 200, "num_eval": 100,
+                   "num_variance_estimate": 400},
+    "mig": {"num_train": 400},
+    "dci": {"num_train": 400, "num_test": 200},
+    "sap": {"num_train": 400, "num_test": 200},
+}
+
+
+@pytest.fixture(scope="module")
+def run():
+    ds = pixel_dataset()
+    represent = linear_represent(4, 5)
+    result = evaluate(ds, represent, preset=list(SMALL), overrides=SMALL, n_jobs=1)
+    return ds, represent, result
+
+
+def test_each_metric_equals_its_own_call_from_the_same_seed(run):
+    ds, represent, result = run
+    m = result["metrics"]
+    beta = beta_vae_score(ds, represent, seed=0, **SMALL["beta_vae"])
+    assert m["beta_vae"]["eval_accuracy"] == beta["eval_accuracy"]
+    factor = factor_vae_score(ds, represent, seed=0, **SMALL["factor_vae"])
+    assert m["factor_vae"]["eval_accuracy"] == factor["eval_accuracy"]
+    rs = np.random.RandomState(0)
+    codes, factors = generate_batch_factor_code(ds, represent, 400, rs, 16)
+    codes_test, factors_test = generate_batch_factor_code(ds, represent, 200, rs, 16)
+    assert m["mig"]["discrete_mig"] == mig(codes, factors)["discrete_mig"]
+    assert m["sap"]["SAP_score"] == sap(codes, factors, codes_test, factors_test)["SAP_score"]
+    exact = dci(codes, factors, codes_test, factors_test, n_jobs=1)
+    assert m["dci"]["disentanglement"] == exact["disentanglement"]
+
+
+def test_dci_through_evaluate_equals_the_reference_protocol(run):
+    ds, represent, result = run
+    theirs = ref.compute_dci(ref.ReferenceData(ds), represent, np.random.RandomState(0), 400, 200)
+    for key, value in theirs.items():
+        assert result["metrics"]["dci"][key] == pytest.approx(value, abs=1e-12)
+
+
+def test_encodes_each_grid_image_at_most_once(run):
+    ds, _, result = run
+    assert result["images_encoded"] <= len(ds)
+    reference = 2 * 16 * 300 + (400 + 16 * 300) + 400 + 600 + 600
+    assert result["images_requested"] == reference
+
+
+def test_result_records_params_times_versions_and_is_json(run):
+    _, _, result = run
+    assert result["metrics"]["dci"]["params"]["num_train"] == 400
+    assert result["metrics"]["dci"]["params"]["backend"] == "exact"
+    assert all(r["time_s"] >= 0 for r in result["metrics"].values())
+    assert set(result["versions"]) >= {"untwine", "numpy", "scikit-learn", "torch"}
+    json.dumps(result)
+
+
+def test_presets_are_the_study_defaults_and_a_fast_variant():
+    study = resolve("study")
+    assert study["beta_vae"] == {"batch_size": 64, "num_train": 10000, "num_eval": 5000}
+    assert study["factor_vae"]["prune_threshold"] == 0.05
+    assert "dci" in study and "dci_fast" not in study
+    fast = resolve("fast")
+    assert "dci_fast" in fast and "dci" not in fast
+    assert set(PRESETS["study"]) | {"dci_fast"} == set(STUDY)
+
+
+def test_unknown_preset_metric_or_override_raise():
+    with pytest.raises(UntwineError, match="preset"):
+        resolve("quick")
+    with pytest.raises(UntwineError, match="unknown metrics"):
+        resolve(["mig", "dcii"])
+    with pytest.raises(UntwineError, match="override"):
+        resolve(["mig"], {"mig": {"num_tests": 3}})
+
+
+def test_score_arrays_runs_the_array_metrics_only():
+    rs = np.random.RandomState(0)
+    factors = rs.randint(4, size=(300, 2))
+    codes = factors + 0.1 * rs.randn(300, 2)
+    out = score_arrays(codes[:200], factors[:200], codes[200:], factors[200:],
+                       preset=["mig", "sap"])
+    assert set(out["metrics"]) == {"mig", "sap"}
+    assert out["metrics"]["mig"]["discrete_mig"] > 0.5
