@@ -4,7 +4,7 @@ step budget, scored with a metric preset beside an untrained encoder of the same
 Each model trains into an ordinary run folder (with its traversal, reconstructions and MI heat
 map) under ``--out``; quality.json and quality.md (the table) are written there and printed.
 
-    python benchmarks/bench_quality.py [--steps 4000] [--preset fast] [--out bench-quality]
+    python benchmarks/bench_quality.py [--steps 3000] [--preset fast] [--out bench-quality]
 """
 
 from __future__ import annotations
@@ -75,13 +75,19 @@ def trained(name: str, params: dict, steps: int, preset: str, seed: int, out: Pa
     }
 
 
+def is_score(key: str) -> bool:
+    """Metric values, not their parameters, timings or counters."""
+    skip = (".params.", "time_s", "images_", "seed")
+    return key.startswith("metrics.") and not any(s in key for s in skip)
+
+
 def table(base: dict[str, float], results: list[dict]) -> str:
     """Markdown: one row per metric, the untrained encoder then each trained model."""
     heads = ["metric", "untrained encoder"] + [
         f"{r['model']} ({', '.join(f'{k}={v:g}' for k, v in r['params'].items())})" for r in results
     ]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
-    for key in base:
+    for key in (k for k in base if is_score(k)):
         cells = [f"{base[key]:.3f}"] + [
             f"{r['metrics'].get(key, float('nan')):.3f}" for r in results
         ]
@@ -91,7 +97,7 @@ def table(base: dict[str, float], results: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=4000, help="training steps per model")
+    parser.add_argument("--steps", type=int, default=3000, help="training steps per model")
     parser.add_argument("--preset", default="fast", choices=("fast", "study"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench-quality"))

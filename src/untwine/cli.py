@@ -154,6 +154,8 @@ def _flatten(metrics: dict, prefix: str = "") -> dict[str, object]:
 def _print_metrics(metrics: dict) -> None:
     table = Table("metric", "value")
     for key, value in _flatten(metrics).items():
+        if any(part in key for part in (".params.", "time_s", "seed", "images_")):
+            continue
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
@@ -172,6 +174,37 @@ def evaluate_cmd(
         raise UntwineError(f"--preset must be study or fast; got {preset!r}")
     _print_metrics(runs.evaluate_run(run, preset, seed))
     console.print(f"wrote {run / runs.METRICS}")
+
+
+@app.command("score")
+def score_cmd(
+    codes: Path = typer.Argument(
+        ...,
+        help="npz with codes (N, D) and integer factor classes factors (N, K); optional "
+        "codes_test / factors_test, else a fixed split (RandomState(0) permutation, last "
+        "third = test).",
+    ),
+    preset: str = typer.Option(
+        "study", "--preset", help="study (all rows, exact DCI) or fast (≤3000/1500 rows, fast DCI)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+) -> None:
+    """Score codes from any framework with the array-level metrics.
+
+    MIG, DCI, SAP, modularity/explicitness, IRS and the unsupervised scores. BetaVAE and
+    FactorVAE need a dataset and an encoder (untwine.metrics.evaluate), not saved codes.
+    """
+    import json
+
+    from untwine.metrics.evaluate import load_codes_npz, score_arrays
+
+    if preset not in ("study", "fast"):
+        raise UntwineError(f"--preset must be study or fast; got {preset!r}")
+    result = score_arrays(*load_codes_npz(codes), preset=preset)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    _print_metrics(result["metrics"])
 
 
 @app.command("traverse")
