@@ -169,7 +169,6 @@ def _centre(cam: int) -> float:
     return float((max(tips.max(), base) + min(tips.min(), base)) / 2)
 
 
-
 def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distance from pixels p (P, 2) to segments a->b (m, 2): (m, P)."""
     ab = b - a
@@ -297,10 +296,7 @@ def _object_patches() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 hit = _sdf(shape, p, r) < 1e-3
                 eps = 1e-3
                 normal = np.stack(
-                    [
-                        _sdf(shape, p + eps * e, r) - _sdf(shape, p - eps * e, r)
-                        for e in np.eye(3)
-                    ],
+                    [_sdf(shape, p + eps * e, r) - _sdf(shape, p - eps * e, r) for e in np.eye(3)],
                     axis=-1,
                 )
                 normal /= np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), 1e-9)
