@@ -102,3 +102,14 @@ def test_evaluate_writes_metrics_json_and_traverse_writes_png(tmp_path, monkeypa
     assert "mig.discrete_mig" in result.output and "0.2500" in result.output
     result = invoke("traverse", run, "--out", tmp_path / "t.png")
     assert result.exit_code == 0 and (tmp_path / "t.png").exists()
+
+
+def test_train_betavae_defaults_to_the_dsprites_twin(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["--steps", "2", "--batch-size", "4", "--metrics", "none", "--quiet"]
+    result = invoke("train", "betavae", *args)
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "betavae-dsprites-s0"
+    config = runs.read_config(run)
+    assert (config.data.name, config.data.path, config.model_config.beta) == ("dsprites", None, 4.0)
+    assert all((run / name).exists() for name in ("model.safetensors", *runs.PICTURES))
