@@ -6,10 +6,19 @@ import dlib_reference_sampled as ref
 import numpy as np
 import pytest
 from sampled_toys import linear_represent, pixel_dataset
+from typer.testing import CliRunner
 
+from untwine.cli import app
 from untwine.errors import UntwineError
 from untwine.metrics import beta_vae_score, dci, factor_vae_score, mig, sap
-from untwine.metrics.evaluate import PRESETS, STUDY, evaluate, resolve, score_arrays
+from untwine.metrics.evaluate import (
+    PRESETS,
+    STUDY,
+    evaluate,
+    load_codes_npz,
+    resolve,
+    score_arrays,
+)
 from untwine.metrics.sampling import generate_batch_factor_code
 
 SMALL = {
@@ -96,3 +105,60 @@ def test_score_arrays_runs_the_array_metrics_only():
                        preset=["mig", "sap"])
     assert set(out["metrics"]) == {"mig", "sap"}
     assert out["metrics"]["mig"]["discrete_mig"] > 0.5
+
+
+def _npz(tmp_path, **arrays):
+    path = tmp_path / "codes.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def _identity_arrays(n=300, seed=0):
+    rs = np.random.RandomState(seed)
+    factors = rs.randint(5, size=(n, 2))
+    return factors + 0.05 * rs.randn(n, 2), factors
+
+
+def test_load_codes_npz_splits_deterministically_two_to_one(tmp_path):
+    codes, factors = _identity_arrays()
+    ctr, ftr, cte, fte = load_codes_npz(_npz(tmp_path, codes=codes, factors=factors))
+    assert (len(ctr), len(cte)) == (200, 100)
+    order = np.random.RandomState(0).permutation(300)
+    np.testing.assert_array_equal(cte, codes[order[200:]])
+    np.testing.assert_array_equal(ftr, factors[order[:200]])
+
+
+def test_score_command_prints_json_with_the_array_metrics(tmp_path):
+    codes, factors = _identity_arrays()
+    path = _npz(tmp_path, codes=codes[:200], factors=factors[:200],
+                codes_test=codes[200:], factors_test=factors[200:])
+    result = CliRunner().invoke(app, ["score", str(path), "--preset", "fast", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert set(out["metrics"]) == {"mig", "dci_fast", "sap", "modularity_explicitness", "irs",
+                                   "unsupervised"}
+    assert out["metrics"]["mig"]["discrete_mig"] > 0.5
+    assert out["metrics"]["dci_fast"]["backend"] == "fast"
+
+
+def test_score_command_prints_a_table(tmp_path):
+    codes, factors = _identity_arrays()
+    path = _npz(tmp_path, codes=codes, factors=factors)
+    result = CliRunner().invoke(app, ["score", str(path), "--preset", "fast"])
+    assert result.exit_code == 0, result.output
+    assert "discrete_mig" in result.output and "SAP_score" in result.output
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"codes": np.zeros((4, 2))}, "lacks key 'factors'"),
+        ({"codes": np.zeros((4, 2)), "factors": np.zeros((5, 1), int)}, "4 rows"),
+        ({"codes": np.zeros((4, 2)), "factors": np.zeros((4, 1), int),
+          "codes_test": np.zeros((2, 2))}, "both"),
+    ],
+)
+def test_score_command_explains_bad_files(tmp_path, arrays, message):
+    result = CliRunner().invoke(app, ["score", str(_npz(tmp_path, **arrays))])
+    assert isinstance(result.exception, UntwineError)
+    assert message in str(result.exception)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -257,3 +258,48 @@ def score_arrays(
         "time_s": time.perf_counter() - start,
         "versions": versions(),
     }
+
+
+def load_codes_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Train/test codes and factors from an npz with ``codes`` (N, D) and ``factors`` (N, K).
+
+    Optional ``codes_test`` / ``factors_test`` are the test set; without them the rows are
+    split deterministically: ``RandomState(0).permutation(N)``, the last N // 3 rows of that
+    order are the test set (the study's 2 : 1 train : test ratio).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UntwineError(f"{path}: no such file; expected an npz with 'codes' and 'factors'")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    for key in ("codes", "factors"):
+        if key not in arrays:
+            raise UntwineError(
+                f"{path} lacks key {key!r} (has {sorted(arrays)}); save it with "
+                "np.savez(path, codes=codes_N_by_D, factors=factor_classes_N_by_K)"
+            )
+    if ("codes_test" in arrays) != ("factors_test" in arrays):
+        raise UntwineError(f"{path}: give both codes_test and factors_test, or neither")
+    codes, factors = _two_d(arrays["codes"], "codes"), _two_d(arrays["factors"], "factors")
+    if len(codes) != len(factors):
+        raise UntwineError(
+            f"{path}: codes have {len(codes)} rows but factors have {len(factors)}; "
+            "one factor row per code row"
+        )
+    if "codes_test" in arrays:
+        codes_test = _two_d(arrays["codes_test"], "codes_test")
+        factors_test = _two_d(arrays["factors_test"], "factors_test")
+        return codes, factors, codes_test, factors_test
+    order = np.random.RandomState(0).permutation(len(codes))
+    num_test = len(codes) // 3
+    train, test = order[: len(codes) - num_test], order[len(codes) - num_test :]
+    return codes[train], factors[train], codes[test], factors[test]
+
+
+def _two_d(x: np.ndarray, name: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise UntwineError(f"{name} must have shape (N, columns); got {x.shape}")
+    return x
