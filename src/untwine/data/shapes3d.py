@@ -41,7 +41,7 @@ _TARGET = np.array([0.0, 0.62, 0.0])  # the camera orbits this point
 _DISTANCE, _ELEVATION, _FOV = 5.0, 20.0, 32.0  # camera distance, elevation and field of view (°)
 _WALL_Z = -2.2  # the back wall is the plane z = _WALL_Z, the floor y = 0
 _LIGHT = np.array([-0.55, 1.0, 0.75]) / np.linalg.norm([-0.55, 1.0, 0.75])
-_LIGHT_SPREAD = 0.07  # radius of the area light (rad-ish) for soft shadows
+_LIGHT_SPREAD = 0.07  # angular radius (rad) of the disc light that softens shadows
 _LIGHT_SAMPLES = 8
 _AMBIENT, _DIFFUSE = 0.38, 0.57
 _EPS = 1e-4
@@ -218,7 +218,7 @@ def scene_layers() -> np.ndarray:
     """Shading of floor, wall and object per scene: (scale 8, shape 4, orientation 15, 3, H, W).
 
     Each pixel's three layers sum to its brightness (coverage × Lambert shading × soft shadow);
-    an image is ``Σ_region layer × rgb(hue of region)``. Computed once per process (~1 s).
+    an image is ``Σ_region layer × rgb(hue of region)``. Computed once per process (~3 s).
     """
     scales, azimuths = FACTOR_VALUES[3], FACTOR_VALUES[5]
     views = np.stack([_render_view(a, scales) for a in azimuths], axis=2)
@@ -227,23 +227,29 @@ def scene_layers() -> np.ndarray:
     return layers
 
 
+_HUE_RGB = hue_to_rgb(FACTOR_VALUES[0])
+
+
 def _render_twin(factors: np.ndarray) -> np.ndarray:
     """Factor classes (n, 6) -> float32 images (n, 3, 64, 64): hue colours times shading layers."""
     layers = scene_layers().reshape(-1, len(REGIONS), IMAGE_SIZE * IMAGE_SIZE)
-    scene = (factors[:, 3] * len(SHAPE_NAMES) + factors[:, 4]) * 15 + factors[:, 5]
+    scene = (factors[:, 3] * len(SHAPE_NAMES) + factors[:, 4]) * len(FACTOR_VALUES[5]) + factors[
+        :, 5
+    ]
     rgb = _HUE_RGB[factors[:, :3]]  # (n, region, channel)
     out = np.matmul(rgb.transpose(0, 2, 1), layers[scene])
     return out.reshape(len(factors), 3, IMAGE_SIZE, IMAGE_SIZE)
-
-
-_HUE_RGB = hue_to_rgb(FACTOR_VALUES[0])
 
 
 @register_twin("shapes3d", official=OFFICIAL)
 def shapes3d_twin() -> GridDataset:
     """The Shapes3D twin: floor, wall and object hue, object scale and shape, camera azimuth."""
     space = FactorSpace(FACTOR_NAMES, tuple(len(v) for v in FACTOR_VALUES), FACTOR_VALUES)
-    info = {"shapes": SHAPE_NAMES, "official": OFFICIAL}
+    info = {
+        "shapes": SHAPE_NAMES,
+        "orientation": "camera azimuth (degrees) orbiting the object; the room turns with it",
+        "official": OFFICIAL,
+    }
     return GridDataset("shapes3d", space, (3, IMAGE_SIZE, IMAGE_SIZE), _render_twin, "twin", info)
 
 
