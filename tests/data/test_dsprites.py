@@ -279,13 +279,14 @@ def small_grid(sizes=SMALL, seed=0):
     return classes, latents_values, imgs, metadata
 
 
-def write_npz(path: Path, **override) -> Path:
+def write_npz(path: Path, compressed: bool = True, **override) -> Path:
     classes, latents_values, imgs, metadata = small_grid()
     arrays = dict(
         imgs=imgs, latents_values=latents_values, latents_classes=classes, metadata=metadata
     )
     arrays.update(override)
-    np.savez_compressed(path, **{k: v for k, v in arrays.items() if v is not None})
+    save = np.savez_compressed if compressed else np.savez
+    save(path, **{k: v for k, v in arrays.items() if v is not None})
     return path
 
 
@@ -313,9 +314,12 @@ def assert_round_trip(ds, imgs: np.ndarray, classes: np.ndarray) -> None:
     np.testing.assert_array_equal(ds.images_numpy(factors[perm])[:, 0], imgs[perm])
 
 
-def test_npz_loader_round_trips_images_and_takes_sizes_from_metadata(tmp_path, monkeypatch):
+@pytest.mark.parametrize("compressed", [True, False])
+def test_npz_loader_round_trips_images_and_takes_sizes_from_metadata(
+    tmp_path, monkeypatch, compressed
+):
     monkeypatch.setattr(dsprites, "_CHUNK", 7)  # stream across several chunks
-    path = write_npz(tmp_path / "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz")
+    path = write_npz(tmp_path / "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz", compressed)
     ds = load_dataset("dsprites", path=path)
     classes, _, imgs, meta = small_grid()
     assert ds.factor_names == ("shape", "scale", "orientation", "posX", "posY")
