@@ -476,7 +476,8 @@ def open_images(path: str | Path, key: str = "images", in_memory: bool = False) 
             raise UntwineError(
                 f"{path}: {key!r} is compressed, so it cannot be memory-mapped; re-save it "
                 f"uncompressed (np.savez(out, {key}=np.load(path)['{key}'])) or pass "
-                "in_memory=True to decompress it into RAM"
+                "in_memory=True (load_dataset('mpi3d', path=..., in_memory=True)) to decompress "
+                "it into RAM"
             )
         with open(path, "rb") as f:
             f.seek(start)
@@ -525,7 +526,10 @@ def load_mpi3d(
         )
     if variant is None and "complex" in path.name.lower():
         variant = "complex"
-    layout = infer_layout(len(images), factor_sizes, variant)
+    try:
+        layout = infer_layout(len(images), factor_sizes, variant)
+    except UntwineError as err:
+        raise UntwineError(f"{path}: {err}") from None
     log.info("%s: %s images, layout %s", path, f"{len(images):,}", layout.name)
     info = {
         "layout": layout.name,
