@@ -123,7 +123,8 @@ def _walk(nodes, binned, residual, raw_k, importance) -> None:
         feature = nodes["feature_idx"][node]
         left = binned[idx, feature] <= nodes["bin_threshold"][node]
         idx_l, idx_r = idx[left], idx[~left]
-        g, g_l, g_r = residual[idx].sum(), residual[idx_l].sum(), residual[idx_r].sum()
+        g_l, g_r = residual[idx_l].sum(), residual[idx_r].sum()
+        g = g_l + g_r
         decrease = g_l**2 / max(len(idx_l), 1) + g_r**2 / max(len(idx_r), 1) - g**2 / len(idx)
         importance[feature] += decrease
         stack.append((nodes["left"][node], idx_l))

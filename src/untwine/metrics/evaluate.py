@@ -54,7 +54,7 @@ METRICS = tuple(STUDY)
 DATASET_LEVEL = ("beta_vae", "factor_vae")
 ARRAY_LEVEL = tuple(m for m in METRICS if m not in DATASET_LEVEL)
 
-_FAST_ARRAYS = {"num_train": 3000, "num_test": 1500}
+_FAST_ARRAYS = {"num_train": 2000, "num_test": 1000}
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "study": {name: STUDY[name] for name in METRICS if name != "dci_fast"},
     "fast": {
