@@ -185,7 +185,7 @@ def score_cmd(
         "third = test).",
     ),
     preset: str = typer.Option(
-        "study", "--preset", help="study (all rows, exact DCI) or fast (≤3000/1500 rows, fast DCI)."
+        "study", "--preset", help="study (all rows, exact DCI) or fast (≤2000/1000 rows, fast DCI)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
