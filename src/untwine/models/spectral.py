@@ -65,7 +65,7 @@ class SpectralICA:
     Parameters (stored as given, validated in ``fit``):
       n_components: latent dimension d.
       n_neighbors: neighbourhood size k; must exceed d(d+3)/2 and be below the sample count.
-        Default ``default_neighbors(d)`` (10 for d = 2, 13 for d = 3).
+        Default ``default_neighbors(d)`` (10 for d = 2, 16 for d = 3).
       pca_components: if set, PCA to this many dimensions first (cheaper neighbour searches).
       random_state: seed of the dataset sampling, PCA and FastICA.
       n_samples: how many points ``fit`` draws when given a ``FactorDataset`` (continuous
