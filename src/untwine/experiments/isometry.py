@@ -31,6 +31,7 @@ from untwine.models.autoencoder import (
     fit_autoencoder,
 )
 from untwine.models.spectral import SpectralICA, isometric_axis_scales
+from untwine.viz.figures import save, subplots
 
 METHODS = {"hlle": "HLLE", "ae": "AE", "irmae": "IRMAE", "vae": "VAE (β=0.1)", "isoae": "LI-AE"}
 AUTOENCODERS = {
@@ -145,12 +146,7 @@ def plot_codes(
     """Grid of scatter plots: each method's +ICA codes matched to latents 1 and 2, coloured by
     the true latents (red = latent 1, green = latent 2); a clean recovery is an axis-aligned
     square with a smooth red-left-to-right, green-bottom-to-top gradient."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         len(manifolds),
         len(methods),
         figsize=(2.3 * len(methods), 2.3 * len(manifolds)),
@@ -171,9 +167,7 @@ def plot_codes(
                 ax.set_title(f"{METHODS[method]} +ICA", fontsize=9)
             if j == 0:
                 ax.set_ylabel(name, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save(fig, path, dpi=90)
 
 
 def write_outputs(report: dict[str, Any], out: Path) -> dict[str, Path]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from untwine.data.base import GridDataset
+from untwine.viz.figures import save, subplots
 
 
 def factor_sweeps(
@@ -28,14 +29,9 @@ def factor_gallery(
     dataset: GridDataset, out: str | Path, max_columns: int = 10, seed: int = 0
 ) -> Path:
     """Write the gallery PNG to ``out`` and return its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = factor_sweeps(dataset, max_columns, seed)
     ncols = max(len(r[1]) for r in rows)
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         len(rows), ncols, figsize=(1.1 * ncols + 1.2, 1.1 * len(rows)), squeeze=False
     )
     for i, (name, classes, images) in enumerate(rows):
@@ -53,8 +49,4 @@ def factor_gallery(
             if j == 0:
                 ax.set_ylabel(name, fontsize=8)
     fig.suptitle(f"{dataset.name} ({dataset.source}): one factor per row", fontsize=9)
-    fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save(fig, out)

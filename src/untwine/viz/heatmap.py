@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from untwine.metrics.utils import discrete_entropy, discrete_mutual_info, histogram_discretize
+from untwine.viz.figures import save, subplots
 
 
 def normalised_mi(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> np.ndarray:
@@ -31,15 +32,10 @@ def mi_heatmap(
     title: str = "",
 ) -> Path:
     """Write the heat map of ``normalised_mi(codes, factors)`` to ``out`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     matrix = normalised_mi(codes, factors)
     d, k = matrix.shape
     names = factor_names or tuple(f"factor {j}" for j in range(k))
-    fig, ax = plt.subplots(figsize=(1.0 * k + 2.5, 0.42 * d + 1.6))
+    fig, ax = subplots(figsize=(1.0 * k + 2.5, 0.42 * d + 1.6))
     image = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     for i in range(d):
         for j in range(k):
@@ -49,11 +45,7 @@ def mi_heatmap(
     ax.set_yticks(range(d), [f"z{i}" for i in range(d)], fontsize=8)
     fig.colorbar(image, ax=ax, label="I(z; v) / H(v)")
     ax.set_title(title or "mutual information of each latent with each factor", fontsize=9)
-    fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save(fig, out)
 
 
 def codes_for_random_factors(

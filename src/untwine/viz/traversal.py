@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from untwine.viz.figures import save, subplots
+
 VALUES = tuple(np.linspace(-2.5, 2.5, 9).round(3))
 
 
@@ -67,24 +69,15 @@ def mosaic(images: np.ndarray, pad: int = 1) -> np.ndarray:
 
 
 def _save(grid: np.ndarray, out: str | Path, rows: list[str], cols: list[str], title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     height, width = grid.shape[:2]
     scale = 1.6 / 66
-    fig, ax = plt.subplots(figsize=(width * scale + 1.6, height * scale + 0.8))
+    fig, ax = subplots(figsize=(width * scale + 1.6, height * scale + 0.8))
     ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
     ax.set_yticks((np.arange(len(rows)) + 0.5) * height / len(rows), rows, fontsize=7)
     ax.set_xticks((np.arange(len(cols)) + 0.5) * width / len(cols), cols, fontsize=7)
     ax.tick_params(length=0)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save(fig, out)
 
 
 def traversal_grid(
