@@ -162,3 +162,12 @@ def test_score_command_explains_bad_files(tmp_path, arrays, message):
     result = CliRunner().invoke(app, ["score", str(_npz(tmp_path, **arrays))])
     assert isinstance(result.exception, UntwineError)
     assert message in str(result.exception)
+
+
+@pytest.mark.parametrize("content", [b"junk", b""])
+def test_score_command_explains_files_that_are_not_npz(tmp_path, content):
+    path = tmp_path / "codes.npz"
+    path.write_bytes(content)
+    result = CliRunner().invoke(app, ["score", str(path)])
+    assert isinstance(result.exception, UntwineError)
+    assert "not a readable npz" in str(result.exception)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -270,8 +271,16 @@ def load_codes_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
     path = Path(path)
     if not path.exists():
         raise UntwineError(f"{path}: no such file; expected an npz with 'codes' and 'factors'")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise ValueError("a single .npy array, not an .npz archive")
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise UntwineError(
+            f"{path} is not a readable npz of arrays ({err}); save codes with "
+            "np.savez(path, codes=codes_N_by_D, factors=factor_classes_N_by_K)"
+        ) from err
     for key in ("codes", "factors"):
         if key not in arrays:
             raise UntwineError(
