@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from tinymodel import register
 from typer.testing import CliRunner
 
 from untwine import runs
-from untwine.cli import app
+from untwine.cli import app, main
 from untwine.errors import UntwineError
 
 runner = CliRunner()
@@ -113,3 +114,18 @@ def test_train_betavae_defaults_to_the_dsprites_twin(tmp_path, monkeypatch):
     config = runs.read_config(run)
     assert (config.data.name, config.data.path, config.model_config.beta) == ("dsprites", None, 4.0)
     assert all((run / name).exists() for name in ("model.safetensors", *runs.PICTURES))
+
+
+def test_main_prints_a_user_error_in_one_line_and_exits_2(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["untwine", "train", "nosuchmodel"])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    out = capsys.readouterr().out
+    assert out.startswith("error: unknown model 'nosuchmodel'") and "Traceback" not in out
+
+
+def test_main_with_debug_shows_the_traceback(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["untwine", "--debug", "train", "nosuchmodel"])
+    with pytest.raises(UntwineError, match="unknown model"):
+        main()

@@ -97,3 +97,25 @@ def test_representer_batches_and_returns_numpy_means(tmp_path):
     codes = runs.representer(model, batch_size=3)(x.numpy())
     assert codes.shape == (10, 3) and codes.dtype == np.float64
     np.testing.assert_allclose(codes, model.encode(x)[0].detach().numpy(), rtol=1e-6)
+
+
+def test_small_autoencoders_train_and_get_their_pictures(tmp_path):
+    from untwine.train import train
+
+    for name in ("ae", "smallvae"):
+        config = make_run_config(
+            name,
+            {"data.name": "blob2d", "train.steps": 3, "train.batch_size": 8,
+             "train.metrics": "none", "train.device": "cpu"},
+        )
+        run_dir = tmp_path / name
+        train(config, run_dir, quiet=True)
+        model, dataset = runs.load_run(run_dir)
+        x = dataset.images(dataset.sample_factors(4, np.random.RandomState(0)))
+        recon = model.reconstruct(x)
+        assert recon.shape == x.shape and 0 <= recon.min() and recon.max() <= 1
+        assert model.kl_per_latent(x).shape == (2,)
+        paths = runs.draw_run(run_dir)
+        assert [p.name for p in paths] == list(runs.PICTURES)
+        assert all(p.stat().st_size > 1000 for p in paths)
+

@@ -117,6 +117,19 @@ def test_resume_after_sigterm_is_bit_identical(tmp_path):
     assert_identical(weights(tmp_path / "straight"), weights(killed))
 
 
+def test_a_signal_during_the_last_step_still_finishes_the_run(tmp_path):
+    result = train(tiny_config(20, ["signal_at=19"]), tmp_path, quiet=True)
+    assert result.step == 20 and result.signal is None
+    assert (tmp_path / runs.WEIGHTS).exists()
+
+
+def test_a_signal_mid_run_stops_with_a_checkpoint_and_no_weights(tmp_path):
+    result = train(tiny_config(20, ["signal_at=9"]), tmp_path, quiet=True)
+    assert result.interrupted and result.step == 10 and result.signal == signal.SIGTERM
+    assert runs.load_checkpoint(tmp_path)["step"] == 10
+    assert not (tmp_path / runs.WEIGHTS).exists()
+
+
 def test_nan_loss_stops_naming_step_and_term_and_keeps_last_checkpoint(tmp_path):
     config = tiny_config(100, ["nan_at=64"], checkpoint_every=30)
     with pytest.raises(UntwineError, match=r"'loss' is nan at step 65\b"):

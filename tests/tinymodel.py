@@ -6,6 +6,8 @@ when given, so tests leave the registries as they found them); subprocess tests 
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from dataclasses import dataclass
 
@@ -28,6 +30,8 @@ class TinyConfig:
     """From this 0-based step on the loss is NaN (for the divergence test); -1 never."""
     delay: float = 0.0
     """Seconds to sleep per step, so a subprocess can be signalled mid-run."""
+    signal_at: int = -1
+    """At this 0-based step the model sends itself SIGTERM (a signal during a step); -1 never."""
     critic: bool = False
     """Add a small critic with its own optimiser (the ExtraOptimiser path)."""
     dataset_size: int | None = None
@@ -56,6 +60,8 @@ class TinyVAE(Model):
     def loss(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         if self.config.delay:
             time.sleep(self.config.delay)
+        if step == self.config.signal_at:
+            os.kill(os.getpid(), signal.SIGTERM)
         mu, logvar = self.encode(batch)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         recon = nn.functional.binary_cross_entropy_with_logits(

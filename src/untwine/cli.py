@@ -141,23 +141,12 @@ def _finish_run(run_dir: Path, preset: str) -> None:
     console.print(f"MI heat map:     {heatmap}")
 
 
-def _flatten(metrics: dict, prefix: str = "") -> dict[str, object]:
-    flat: dict[str, object] = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _print_metrics(metrics: dict) -> None:
+    from untwine.metrics.evaluate import flat_scores
+
     table = Table("metric", "value")
-    for key, value in _flatten(metrics).items():
-        if any(part in key for part in (".params.", "time_s", "seed", "images_")):
-            continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    for key, value in flat_scores(metrics).items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
 
 
@@ -217,8 +206,7 @@ def traverse_cmd(
     from untwine import runs
     from untwine.viz.traversal import traversal_grid
 
-    model = runs.load_model(run)
-    dataset = runs.load_dataset_for(runs.read_config(run))
+    model, dataset = runs.load_run(run)
     path = traversal_grid(model, dataset, out or run / "traversal.png", seed=seed)
     console.print(f"wrote {path}")
 
@@ -279,5 +267,5 @@ def main() -> None:
     except UntwineError as err:
         if _state["debug"]:
             raise
-        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -202,8 +202,29 @@ def load_dataset_for(config: RunConfig) -> Any:
     return load_dataset(config.data.name, path=config.data.path)
 
 
-def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The trained model of a run folder, in eval mode, with its config as ``model.config``."""
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; a CUDA device that is not there is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise UntwineError(
+                f"device {name!r} asked for but this machine has {count} CUDA device(s); "
+                "use --set device=auto or device=cpu"
+            )
+    return device
+
+
+def load_model(
+    run_dir: str | Path, device: str | torch.device | None = None, dataset: Any = None
+) -> torch.nn.Module:
+    """The trained model of a run folder, in eval mode, with its config as ``model.config``.
+
+    ``device`` defaults to the run's own (``auto``: CUDA when present); ``dataset`` saves loading
+    the run's dataset again when the caller has it.
+    """
     from safetensors.torch import load_file
 
     run_dir = Path(run_dir)
@@ -213,10 +234,16 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> torch
         raise UntwineError(
             f"{run_dir} has no {WEIGHTS}{hint if (run_dir / CHECKPOINT).exists() else ''}"
         )
-    shape = load_dataset_for(config).image_shape
+    shape = (dataset if dataset is not None else load_dataset_for(config)).image_shape
     model = build_model(config, shape)
     model.load_state_dict(load_file(run_dir / WEIGHTS))
-    return model.to(device).eval()
+    return model.to(resolve_device(config.train.device) if device is None else device).eval()
+
+
+def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, Any]:
+    """A run's trained model on its own device and its dataset, each loaded once."""
+    dataset = load_dataset_for(read_config(run_dir))
+    return load_model(run_dir, dataset=dataset), dataset
 
 
 def representer(
@@ -243,10 +270,9 @@ def evaluate_run(run_dir: str | Path, preset: str = "fast", seed: int = 0) -> di
     """Score a run's codes with ``untwine.metrics.evaluate`` and write metrics.json."""
     from untwine.metrics import evaluate
 
-    config = read_config(run_dir)
-    model = load_model(run_dir)
-    dataset = load_dataset_for(config)
-    metrics = evaluate(dataset, representer(model), preset=preset, seed=seed)
+    model, dataset = load_run(run_dir)
+    device = next(model.parameters()).device
+    metrics = evaluate(dataset, representer(model, device), preset=preset, seed=seed)
     write_metrics(run_dir, metrics)
     return metrics
 
@@ -257,11 +283,10 @@ def draw_run(run_dir: str | Path, seed: int = 0) -> list[Path]:
     from untwine.viz.traversal import reconstruction_grid, traversal_grid
 
     run_dir = Path(run_dir)
-    config = read_config(run_dir)
-    model = load_model(run_dir)
-    dataset = load_dataset_for(config)
+    model, dataset = load_run(run_dir)
+    device = next(model.parameters()).device
     return [
         traversal_grid(model, dataset, run_dir / PICTURES[0], seed=seed),
         reconstruction_grid(model, dataset, run_dir / PICTURES[1], seed=seed),
-        mi_heatmap_for(representer(model), dataset, run_dir / PICTURES[2], seed=seed),
+        mi_heatmap_for(representer(model, device), dataset, run_dir / PICTURES[2], seed=seed),
     ]

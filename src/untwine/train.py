@@ -53,7 +53,7 @@ def train(
     """
     # -- configuration -------------------------------------------------------------------------
     tc, run_dir = config.train, Path(run_dir)
-    device = resolve_device(tc.device)
+    device = runs.resolve_device(tc.device)
     dataset = dataset if dataset is not None else runs.load_dataset_for(config)
     config = fill_dataset_fields(config, dataset)
     seed_everything(tc.seed)
@@ -96,21 +96,10 @@ def train(
             if step % tc.checkpoint_every == 0 or step == tc.steps or stop.signum:
                 log.flush(step)
                 runs.save_checkpoint(run_dir, capture(step, model, optimiser, extras, data_rng))
-            if stop.signum:
+            if stop.signum and step < tc.steps:
                 return TrainResult(run_dir, step, interrupted=True, signal=stop.signum)
     runs.save_weights(run_dir, model)
     return TrainResult(run_dir, step)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UntwineError(
-            f"device {name!r} asked for but CUDA is not available; use --set device=cpu"
-        )
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:

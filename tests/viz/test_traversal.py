@@ -9,6 +9,8 @@ from torch import nn
 
 from untwine.data.base import GridDataset
 from untwine.data.factors import FactorSpace
+from untwine.models.base import Model
+from untwine.models.regularisers import gaussian_kl
 from untwine.viz.traversal import mosaic, reconstruction_grid, traversal_grid, traversal_images
 
 
@@ -24,7 +26,7 @@ def _dataset() -> GridDataset:
     return GridDataset("toy", space, (1, 2, 3), render)
 
 
-class OnePixelPerLatent(nn.Module):
+class OnePixelPerLatent(Model):
     """Latent d lights pixel d only; encoder means grow with d, log-variances are 0 for d > 0."""
 
     def __init__(self) -> None:
@@ -43,8 +45,11 @@ class OnePixelPerLatent(nn.Module):
         logits.view(len(z), -1)[:, :3] = z
         return logits
 
-    def reconstruct(self, x):
-        return torch.sigmoid(self.decode(self.encode(x)[0]))
+    def decode_images(self, z):
+        return torch.sigmoid(self.decode(z))
+
+    def kl_per_latent(self, x):
+        return gaussian_kl(*self.encode(x)).mean(0)
 
 
 def test_rows_follow_kl_descending_and_vary_only_their_latent():

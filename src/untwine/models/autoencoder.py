@@ -18,6 +18,7 @@ from torch import nn
 
 from untwine.errors import UntwineError
 from untwine.models.base import Model, register_model
+from untwine.models.regularisers import gaussian_kl, sample_gaussian
 from untwine.nets.small import SmallDecoder, SmallEncoder
 
 
@@ -140,20 +141,28 @@ class SmallAutoencoder(Model):
         return self.decoder(z)
 
     def represent(self, x: torch.Tensor, mode: str = "mean") -> torch.Tensor:
+        if mode not in ("mean", "sampled"):
+            raise UntwineError(f"represent mode must be 'mean' or 'sampled'; got {mode!r}")
         mu, logvar = self.encode(x)
         if mode == "sampled" and logvar is not None:
-            return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            return sample_gaussian(mu, logvar)
         return mu
+
+    @torch.no_grad()
+    def kl_per_latent(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean KL per latent for the VAE; the code variance for the deterministic AEs."""
+        mu, logvar = self.encode(x)
+        return mu.var(0) if logvar is None else gaussian_kl(mu, logvar).mean(0)
 
     def loss(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         cfg = self.config
         mu, logvar = self.encode(batch)
-        z = mu if logvar is None else mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        z = mu if logvar is None else sample_gaussian(mu, logvar)
         recon = ((self.decode(z) - batch) ** 2).flatten(1).sum(1).mean()
         out = {"recon": recon}
         total = recon
         if logvar is not None:
-            out["kl"] = 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(1).mean()
+            out["kl"] = gaussian_kl(mu, logvar).sum(1).mean()
             total = total + cfg.beta * out["kl"]
         if cfg.isometry_weight > 0:
             codes = z[: cfg.isometry_points].detach()
@@ -214,6 +223,7 @@ def encode_numpy(
             [model.represent(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
         )
         .double()
+        .cpu()
         .numpy()
     )
 

@@ -49,6 +49,21 @@ class Model(nn.Module):
     def represent(self, x: torch.Tensor, mode: str = "mean") -> torch.Tensor:
         raise NotImplementedError
 
+    def decode_images(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] for codes z (pictures); models whose decoder gives logits override."""
+        return self.decode(z).clamp(0, 1)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] decoded from the codes of x."""
+        return self.decode_images(self.represent(x))
+
+    @torch.no_grad()
+    def kl_per_latent(self, x: torch.Tensor) -> torch.Tensor:
+        """How much each latent carries over x, (D,), to order traversals; without a posterior,
+        the variance of each code."""
+        return self.represent(x).var(0)
+
     def extra_optimisers(self) -> list[ExtraOptimiser]:
         return []
 

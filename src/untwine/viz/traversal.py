@@ -21,19 +21,6 @@ def _device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _decode_images(model: Any, z: torch.Tensor) -> torch.Tensor:
-    if hasattr(model, "decode_images"):
-        return model.decode_images(z)
-    return torch.sigmoid(model.decode(z))
-
-
-def _kl_per_latent(model: Any, x: torch.Tensor) -> torch.Tensor:
-    if hasattr(model, "kl_per_latent"):
-        return model.kl_per_latent(x)
-    mu, logvar = model.encode(x)
-    return (0.5 * (mu**2 + logvar.exp() - logvar - 1)).mean(0)
-
-
 @torch.no_grad()
 def traversal_images(
     model: Any, dataset: Any, values: tuple[float, ...] = VALUES, seed: int = 0, num_kl: int = 512
@@ -45,7 +32,7 @@ def traversal_images(
     """
     rng = np.random.RandomState(seed)
     x = dataset.images(dataset.sample_factors(num_kl, rng)).to(_device(model))
-    kl = _kl_per_latent(model, x).cpu().numpy()
+    kl = model.kl_per_latent(x).cpu().numpy()
     order = np.argsort(-kl, kind="stable")
     base = model.represent(x[:1])
     d, v = base.shape[1], len(values)
@@ -53,7 +40,7 @@ def traversal_images(
     grid = torch.as_tensor(values, dtype=z.dtype, device=z.device)
     for row, latent in enumerate(order):
         z[row * v : (row + 1) * v, latent] = grid
-    images = _decode_images(model, z).cpu().numpy()
+    images = model.decode_images(z).cpu().numpy()
     return images.reshape(d, v, *images.shape[1:]), order, kl
 
 
