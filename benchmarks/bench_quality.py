@@ -14,25 +14,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from untwine import runs
 from untwine.config import make_run_config
 from untwine.data import load_dataset
+from untwine.metrics.evaluate import flat_scores
 from untwine.train import seed_everything, train
 
 MODELS = (("betavae", {"beta": 4.0}), ("betatcvae", {"beta": 6.0}))
-
-
-def numeric(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """The numeric leaves of a (nested) metrics dict, keys joined with dots."""
-    out: dict[str, float] = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            out.update(numeric(value, f"{prefix}{key}."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[f"{prefix}{key}"] = float(value)
-    return out
 
 
 def untrained(preset: str, seed: int) -> dict[str, float]:
@@ -43,7 +32,7 @@ def untrained(preset: str, seed: int) -> dict[str, float]:
     dataset = load_dataset(config.data.name)
     seed_everything(seed)
     model = runs.build_model(config, dataset.image_shape).eval()
-    return numeric(evaluate(dataset, runs.representer(model), preset=preset, seed=0))
+    return flat_scores(evaluate(dataset, runs.representer(model), preset=preset, seed=0))
 
 
 def trained(name: str, params: dict, steps: int, preset: str, seed: int, out: Path) -> dict:
@@ -59,7 +48,7 @@ def trained(name: str, params: dict, steps: int, preset: str, seed: int, out: Pa
     train(config, run_dir, force=True, quiet=True)
     seconds = time.perf_counter() - start
     start = time.perf_counter()
-    metrics = numeric(runs.evaluate_run(run_dir, preset))
+    metrics = flat_scores(runs.evaluate_run(run_dir, preset))
     eval_seconds = time.perf_counter() - start
     runs.draw_run(run_dir)
     return {
@@ -75,19 +64,13 @@ def trained(name: str, params: dict, steps: int, preset: str, seed: int, out: Pa
     }
 
 
-def is_score(key: str) -> bool:
-    """Metric values, not their parameters, timings or counters."""
-    skip = (".params.", "time_s", "images_", "seed")
-    return key.startswith("metrics.") and not any(s in key for s in skip)
-
-
 def table(base: dict[str, float], results: list[dict]) -> str:
     """Markdown: one row per metric, the untrained encoder then each trained model."""
     heads = ["metric", "untrained encoder"] + [
         f"{r['model']} ({', '.join(f'{k}={v:g}' for k, v in r['params'].items())})" for r in results
     ]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
-    for key in (k for k in base if is_score(k)):
+    for key in base:
         cells = [f"{base[key]:.3f}"] + [
             f"{r['metrics'].get(key, float('nan')):.3f}" for r in results
         ]

@@ -138,3 +138,10 @@ def test_nan_codes_and_mismatched_rows_raise():
         dci(codes, factors, np.ones((5, 3)), factors[:5])
     with pytest.raises(UntwineError, match="rows"):
         dci(np.ones((9, 3)), factors, np.ones((5, 3)), factors[:5])
+
+
+def test_physical_factor_values_are_refused_before_any_fitting():
+    codes = np.random.RandomState(0).randn(40, 2)
+    values = np.linspace(0.5, 1.0, 40)[:, None]
+    with pytest.raises(UntwineError, match="class"):
+        dci(codes[:30], values[:30], codes[30:], values[30:])

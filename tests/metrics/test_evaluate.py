@@ -15,6 +15,7 @@ from untwine.metrics.evaluate import (
     PRESETS,
     STUDY,
     evaluate,
+    flat_scores,
     load_codes_npz,
     resolve,
     score_arrays,
@@ -107,6 +108,19 @@ def test_score_arrays_runs_the_array_metrics_only():
     assert out["metrics"]["mig"]["discrete_mig"] > 0.5
 
 
+def test_score_arrays_uses_every_row_unless_fast_which_takes_a_random_subset():
+    rs = np.random.RandomState(0)
+    factors = rs.randint(4, size=(4000, 2))
+    codes = factors + 0.1 * rs.randn(4000, 2)
+    listed = score_arrays(codes[:3000], factors[:3000], codes[3000:], factors[3000:], ["mig"])
+    assert listed["metrics"]["mig"]["params"]["num_train"] == 3000
+    fast = score_arrays(codes[:3000], factors[:3000], codes[3000:], factors[3000:], "fast")
+    assert fast["metrics"]["mig"]["params"]["num_train"] == 2000
+    subset = np.sort(np.random.RandomState(0).permutation(3000)[:2000])
+    expected = mig(codes[subset], factors[subset])["discrete_mig"]
+    assert fast["metrics"]["mig"]["discrete_mig"] == expected
+
+
 def _npz(tmp_path, **arrays):
     path = tmp_path / "codes.npz"
     np.savez(path, **arrays)
@@ -171,3 +185,21 @@ def test_score_command_explains_files_that_are_not_npz(tmp_path, content):
     result = CliRunner().invoke(app, ["score", str(path)])
     assert isinstance(result.exception, UntwineError)
     assert "not a readable npz" in str(result.exception)
+
+
+def test_flat_scores_keep_scores_and_drop_parameters_timings_and_counters():
+    result = {
+        "preset": "fast",
+        "images_encoded": 10,
+        "metrics": {
+            "mig": {"discrete_mig": 0.5, "params": {"num_bins": 20}, "time_s": 1.0},
+            "factor_vae": {"eval_accuracy": 0.9, "num_active_dims": 3, "time_s": 2.0},
+            "dci_fast": {"disentanglement": 0.1, "backend": "fast"},
+        },
+    }
+    assert flat_scores(result) == {
+        "mig.discrete_mig": 0.5,
+        "factor_vae.eval_accuracy": 0.9,
+        "factor_vae.num_active_dims": 3,
+        "dci_fast.disentanglement": 0.1,
+    }

@@ -35,6 +35,25 @@ def test_cache_encodes_each_index_once_across_calls():
     np.testing.assert_array_equal(again[1, 1], first[0])
 
 
+def test_uncached_codes_encode_every_request_so_random_codes_stay_random():
+    ds = pixel_dataset()
+    draws = np.random.RandomState(0)
+    cache = CodeCache(ds, lambda x: draws.randn(len(x), 2), batch_size=3, cache=False)
+    codes = cache.codes(np.array([[7, 7], [3, 7]]))
+    assert codes.shape == (2, 2, 2)
+    assert cache.num_encoded == cache.num_requested == 4
+    assert not np.array_equal(codes[0, 0], codes[0, 1])
+
+
+def test_datasets_with_random_images_are_not_cached_by_default():
+    ds = pixel_dataset()
+    assert CodeCache(ds, linear_represent(4, 3)).cache
+    ds.info["random_images"] = True
+    cache = CodeCache(ds, linear_represent(4, 3))
+    cache.codes(np.array([5, 5]))
+    assert not cache.cache and cache.num_encoded == 2
+
+
 def test_cache_accepts_torch_represent_and_keeps_its_dtype():
     ds = pixel_dataset()
     layer = torch.nn.Linear(4, 2)

@@ -155,7 +155,12 @@ def load_smallnorb(path: str | Path, instance: int | str = "spread", seed: int =
     space = FactorSpace.from_sizes(NAMES, [len(v) for v in stored], values)
     factors = np.stack([c for _, c in ranked], axis=1)
     table = instance_table(factors, info[:, 0], space, folder)
-    meta = {"instances_per_combination": table.shape[1], "instance": instance, "seed": seed}
+    meta = {
+        "instances_per_combination": table.shape[1],
+        "instance": instance,
+        "seed": seed,
+        "random_images": instance == "random",
+    }
     if instance == "random":
         render = _random_render(images, table, space, seed)
         return GridDataset("smallnorb", space, (1, 64, 64), render, str(folder), meta)

@@ -15,7 +15,12 @@ from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 
 from untwine.errors import UntwineError
-from untwine.metrics.utils import check_codes, check_factors, check_same_width
+from untwine.metrics.utils import (
+    check_class_labels,
+    check_codes,
+    check_factors,
+    check_same_width,
+)
 
 BACKENDS = ("exact", "fast")
 _EPS = 1e-11
@@ -201,6 +206,8 @@ def dci(
     fte = check_factors(factors_test, len(cte), "factors_test")
     check_same_width(ctr, cte, "dci codes")
     check_same_width(ftr, fte, "dci factors")
+    check_class_labels(ftr, "factors_train")
+    check_class_labels(fte, "factors_test")
     importance, train_acc, test_acc = importance_matrix(ctr, ftr, cte, fte, backend, n_jobs)
     return {
         "informativeness_train": float(np.mean(train_acc)),

@@ -164,6 +164,7 @@ def evaluate(
     n_jobs: int | None = None,
     encode_batch_size: int = 1024,
     overrides: dict[str, dict[str, Any]] | None = None,
+    cache: bool | None = None,
 ) -> dict:
     """Score ``represent`` on ``dataset`` with every metric of ``preset``; one JSON-ready dict.
 
@@ -174,18 +175,24 @@ def evaluate(
     ``images_encoded`` (distinct grid images encoded), ``images_requested`` (codes the
     reference protocol would have encoded), ``encode_time_s``, ``time_s`` and ``versions``.
     ``overrides`` changes single parameters, e.g. ``{"mig": {"num_train": 2000}}``.
+    ``cache=False`` encodes every image the protocol draws (needed for a sampled, i.e. random,
+    representation); see :class:`CodeCache`.
     """
     plan = resolve(preset, overrides)
-    cache = CodeCache(dataset, represent, batch_size=encode_batch_size)
+    code_cache = CodeCache(dataset, represent, batch_size=encode_batch_size, cache=cache)
     start = time.perf_counter()
     results = {}
     for name, params in plan.items():
         if name in DATASET_LEVEL:
             score = beta_vae_score if name == "beta_vae" else factor_vae_score
-            results[name] = _timed(lambda f=score, p=params: f(dataset, cache, seed, **p), params)
+            results[name] = _timed(
+                lambda f=score, p=params: f(dataset, code_cache, seed, **p), params
+            )
         else:
             results[name] = _timed(
-                lambda n=name, p=params: _sampled_array_metric(dataset, cache, seed, n, p, n_jobs),
+                lambda n=name, p=params: _sampled_array_metric(
+                    dataset, code_cache, seed, n, p, n_jobs
+                ),
                 params,
             )
     return {
@@ -193,9 +200,9 @@ def evaluate(
         "preset": preset if isinstance(preset, str) else list(preset),
         "seed": seed,
         "metrics": results,
-        "images_encoded": cache.num_encoded,
-        "images_requested": cache.num_requested,
-        "encode_time_s": cache.encode_seconds,
+        "images_encoded": code_cache.num_encoded,
+        "images_requested": code_cache.num_requested,
+        "encode_time_s": code_cache.encode_seconds,
         "time_s": time.perf_counter() - start,
         "versions": versions(),
     }
@@ -232,8 +239,8 @@ def score_arrays(
 ) -> dict:
     """The array-level metrics of ``preset`` on given codes; BetaVAE/FactorVAE need a dataset.
 
-    ``study`` uses every row given; ``fast`` uses at most its ``num_train`` / ``num_test`` rows
-    (the first ones) and the fast DCI backend.
+    ``fast`` uses at most its ``num_train`` / ``num_test`` rows, a ``RandomState(0)`` subset,
+    and the fast DCI backend; ``study`` and lists of names use every row given.
     """
     plan = {name: p for name, p in resolve(preset).items() if name in ARRAY_LEVEL}
     if not plan:
@@ -241,15 +248,15 @@ def score_arrays(
     start = time.perf_counter()
     results = {}
     for name, params in plan.items():
-        n_train = len(codes_train) if preset == "study" else params["num_train"]
-        n_test = len(codes_test) if preset == "study" else params.get("num_test", 0)
-        used = {**params, "num_train": min(n_train, len(codes_train))}
+        train = _rows(len(codes_train), params["num_train"], preset == "fast")
+        test = _rows(len(codes_test), params.get("num_test", 0), preset == "fast")
+        used = {**params, "num_train": len(train)}
         if "num_test" in params:
-            used["num_test"] = min(n_test, len(codes_test))
+            used["num_test"] = len(test)
         fn = _array_metric(name, params, n_jobs)
         results[name] = _timed(
-            lambda fn=fn, a=n_train, b=n_test: fn(
-                codes_train[:a], factors_train[:a], codes_test[:b], factors_test[:b]
+            lambda fn=fn, a=train, b=test: fn(
+                codes_train[a], factors_train[a], codes_test[b], factors_test[b]
             ),
             used,
         )
@@ -259,6 +266,26 @@ def score_arrays(
         "time_s": time.perf_counter() - start,
         "versions": versions(),
     }
+
+
+def flat_scores(result: dict) -> dict[str, float | int]:
+    """The scores of an ``evaluate`` / ``score_arrays`` result (or its ``metrics``) as one flat
+    dict, ``{"mig.discrete_mig": 0.12, ...}``, without parameters, timings or counters."""
+    out: dict[str, float | int] = {}
+    for name, scores in result.get("metrics", result).items():
+        if not isinstance(scores, dict):
+            continue
+        for key, value in scores.items():
+            if key != "time_s" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[f"{name}.{key}"] = value
+    return out
+
+
+def _rows(n: int, limit: int, subsample: bool) -> np.ndarray:
+    """Row indices to score: all n, or a seeded random subset of ``limit`` when subsampling."""
+    if subsample and limit < n:
+        return np.sort(np.random.RandomState(0).permutation(n)[:limit])
+    return np.arange(n)
 
 
 def load_codes_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -52,12 +52,26 @@ class CodeCache:
     ``num_encoded`` counts images passed to ``represent``; ``num_requested`` counts the codes
     looked up, i.e. the images the reference protocol would have encoded; ``encode_seconds``
     is the time spent rendering and encoding. Codes keep the dtype ``represent`` returns.
+
+    Caching is exact only when the same factors always give the same code. ``cache=False``
+    encodes every request instead, as the reference does: use it for a sampled representation
+    (a fresh posterior sample per encode). ``cache=None`` caches unless the dataset declares
+    random images for fixed factors (``dataset.info["random_images"]``, e.g. SmallNORB with
+    ``instance="random"``).
     """
 
-    def __init__(self, dataset: FactorDataset, represent: Represent, batch_size: int = 1024):
+    def __init__(
+        self,
+        dataset: FactorDataset,
+        represent: Represent,
+        batch_size: int = 1024,
+        cache: bool | None = None,
+    ):
         self.dataset = dataset
         self.represent = represent
         self.batch_size = int(batch_size)
+        info = getattr(dataset, "info", {}) or {}
+        self.cache = not info.get("random_images", False) if cache is None else bool(cache)
         self.sizes = tuple(int(s) for s in dataset.factor_sizes)
         self._keys = np.empty(0, dtype=np.int64)
         self._codes: np.ndarray | None = None
@@ -93,17 +107,9 @@ class CodeCache:
         """Encode the grid indices in ``index`` that have no code yet."""
         unique = np.unique(np.asarray(index, dtype=np.int64).ravel())
         missing = unique[~self._find(unique)[1]]
-        if missing.size == 0:
+        if missing.size == 0 or not self.cache:
             return
-        start = time.perf_counter()
-        new = np.concatenate(
-            [
-                self._encode(missing[i : i + self.batch_size])
-                for i in range(0, missing.size, self.batch_size)
-            ]
-        )
-        self.num_encoded += int(missing.size)
-        self.encode_seconds += time.perf_counter() - start
+        new = self._encode_all(missing)
         if self._codes is None:
             self._keys, self._codes = missing, new
             return
@@ -116,9 +122,24 @@ class CodeCache:
     def codes(self, index: np.ndarray) -> np.ndarray:
         """Codes (..., D) of flat grid indices (...), encoding the ones not seen yet."""
         index = np.asarray(index, dtype=np.int64)
-        self.ensure(index)
         self.num_requested += int(index.size)
+        if not self.cache:
+            return self._encode_all(index.ravel()).reshape(*index.shape, -1)
+        self.ensure(index)
         return self._codes[self._find(index)[0]]
+
+    def _encode_all(self, index: np.ndarray) -> np.ndarray:
+        """Encode every index of a flat array, repeats included, in batches."""
+        start = time.perf_counter()
+        out = np.concatenate(
+            [
+                self._encode(index[i : i + self.batch_size])
+                for i in range(0, index.size, self.batch_size)
+            ]
+        )
+        self.num_encoded += int(index.size)
+        self.encode_seconds += time.perf_counter() - start
+        return out
 
     def codes_of(self, factors: np.ndarray) -> np.ndarray:
         """Codes (..., D) of factor classes (..., K)."""
