@@ -16,8 +16,6 @@ from typing import Any, Literal
 from untwine.errors import UntwineError
 
 METRIC_PRESETS = ("study", "fast", "none")
-LATENT_FIELDS = ("num_latents", "latents", "latent_dim", "z_dim")
-"""Names a model config may use for its code size (what ``--latents`` sets)."""
 
 
 @dataclass
@@ -138,9 +136,6 @@ def apply_overrides(config: RunConfig, items: dict[str, Any]) -> RunConfig:
 
 def _locate(key: str, sections: dict[str, Any]) -> tuple[str, str]:
     """Which section a ``--set`` key belongs to: ``train.lr`` explicitly, ``beta`` by search."""
-    if key == "latents":
-        field_name = latent_field(sections["model"])
-        return "model", field_name
     prefix, dot, name = key.partition(".")
     if dot:
         if prefix not in sections:
@@ -166,17 +161,6 @@ def _locate(key: str, sections: dict[str, Any]) -> tuple[str, str]:
 
 def _field_names(obj: Any) -> list[str]:
     return [f.name for f in dataclasses.fields(obj)]
-
-
-def latent_field(model_config: Any) -> str:
-    """The name of the model config's code-size field (what ``--latents`` sets)."""
-    for name in LATENT_FIELDS:
-        if name in _field_names(model_config):
-            return name
-    raise UntwineError(
-        f"{type(model_config).__name__} has no latent-size field; "
-        f"its keys are {', '.join(_field_names(model_config))}"
-    )
 
 
 def build_dataclass(cls: type, values: dict[str, Any], section: str) -> Any:

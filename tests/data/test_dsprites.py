@@ -415,7 +415,12 @@ def test_hdf5_missing_key_raises(tmp_path):
 
 def test_hdf5_wrong_image_shape_raises(tmp_path):
     imgs = np.zeros((144, 64, 32), dtype=np.uint8)
-    assert_user_error(write_h5(tmp_path / "d.h5", imgs=imgs), r"imgs has shape")
+    assert_user_error(write_h5(tmp_path / "d.h5", imgs=imgs), r"imgs is uint8 \(144, 64, 32\)")
+
+
+def test_hdf5_images_that_are_not_uint8_raise(tmp_path):
+    imgs = np.zeros((144, 64, 64), dtype=np.float32)
+    assert_user_error(write_h5(tmp_path / "d.h5", imgs=imgs), r"imgs is float32 .*expected uint8")
 
 
 def test_hdf5_rows_out_of_c_order_raise(tmp_path):

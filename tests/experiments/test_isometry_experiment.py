@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from untwine.errors import UntwineError
 from untwine.experiments.isometry import (
     IsometryExperimentConfig,
     markdown_table,
@@ -43,3 +44,13 @@ def test_outputs_are_written(tiny_report, tmp_path):
     data = json.loads(paths["json"].read_text())
     assert len(data["results"]) == 4
     assert paths["png"].stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("methods", ("hlle", "pca"), "unknown methods"), ("epochs", 0, "epochs"),
+     ("n_samples", 5, "must exceed")],
+)
+def test_bad_experiment_configs_are_refused(field, value, message):
+    with pytest.raises(UntwineError, match=message):
+        IsometryExperimentConfig(**{field: value})

@@ -65,3 +65,11 @@ def test_too_few_or_too_many_neighbours_raise():
         SpectralICA(2).transform(x)
     with pytest.raises(UntwineError, match="shape"):
         SpectralICA(2).fit(np.zeros(10))
+
+
+def test_represent_modes_agree_because_the_embedding_is_deterministic(blob2d_fit):
+    ds, model, _ = blob2d_fit
+    x = torch.from_numpy(ds.render_latents(np.full((2, 2), 0.3)))
+    assert torch.equal(model.represent(x, mode="sampled"), model.represent(x))
+    with pytest.raises(UntwineError, match="mode"):
+        model.represent(x, mode="median")

@@ -32,3 +32,8 @@ def test_gallery_writes_a_png_with_one_row_per_factor(tmp_path):
     with Image.open(out) as img:
         width, height = img.size
     assert width > height > 100
+
+
+def test_gallery_creates_the_folder_it_writes_into(tmp_path):
+    out = factor_gallery(_toy(), tmp_path / "new" / "deeper" / "g.png")
+    assert out.is_file()

@@ -294,30 +294,34 @@ def load_hdf5(path: Path) -> ArrayDataset:
         h5 = h5py.File(path, "r")
     except OSError as err:
         raise UntwineError(f"{path}: not readable as hdf5 ({err}); expected {OFFICIAL}") from err
-    for key in ("imgs", "latents/classes", "latents/values"):
-        if key not in h5:
-            raise UntwineError(f"{path}: lacks dataset {key!r}; expected {OFFICIAL}")
     try:
-        classes = h5["latents/classes"][()]
-        values = h5["latents/values"][()]
-    except OSError as err:
-        raise UntwineError(f"{path}: unreadable ({err}); expected {OFFICIAL}") from err
-    imgs = h5["imgs"]
-    if classes.ndim != 2 or classes.shape[1] != 6 or values.shape != classes.shape:
-        raise UntwineError(
-            f"{path}: latents/classes {classes.shape} and latents/values {values.shape} must "
-            f"both be (N, 6); expected {OFFICIAL}"
-        )
-    if imgs.shape != (len(classes), SIZE, SIZE):
-        raise UntwineError(
-            f"{path}: imgs has shape {imgs.shape}, expected ({len(classes)}, {SIZE}, {SIZE}); "
-            f"{OFFICIAL}"
-        )
-    sizes = tuple(int(s) for s in classes.max(axis=0) + 1)
-    _check_c_order(path, classes, sizes)
-    strides = np.cumprod((1, *sizes[::-1]))[::-1][1:]
-    vals = [values[np.arange(s) * strides[k], k] for k, s in enumerate(sizes)]
-    space = _space_from_file(path, ("color", *NAMES), np.asarray(sizes), vals)
+        for key in ("imgs", "latents/classes", "latents/values"):
+            if key not in h5:
+                raise UntwineError(f"{path}: lacks dataset {key!r}; expected {OFFICIAL}")
+        try:
+            classes = h5["latents/classes"][()]
+            values = h5["latents/values"][()]
+        except OSError as err:
+            raise UntwineError(f"{path}: unreadable ({err}); expected {OFFICIAL}") from err
+        imgs = h5["imgs"]
+        if classes.ndim != 2 or classes.shape[1] != 6 or values.shape != classes.shape:
+            raise UntwineError(
+                f"{path}: latents/classes {classes.shape} and latents/values {values.shape} must "
+                f"both be (N, 6); expected {OFFICIAL}"
+            )
+        if imgs.shape != (len(classes), SIZE, SIZE) or imgs.dtype != np.uint8:
+            raise UntwineError(
+                f"{path}: imgs is {imgs.dtype} {imgs.shape}, expected uint8 "
+                f"({len(classes)}, {SIZE}, {SIZE}) holding 0/1; {OFFICIAL}"
+            )
+        sizes = tuple(int(s) for s in classes.max(axis=0) + 1)
+        _check_c_order(path, classes, sizes)
+        strides = np.cumprod((1, *sizes[::-1]))[::-1][1:]
+        vals = [values[np.arange(s) * strides[k], k] for k, s in enumerate(sizes)]
+        space = _space_from_file(path, ("color", *NAMES), np.asarray(sizes), vals)
+    except BaseException:
+        h5.close()
+        raise
     return ArrayDataset(
         "dsprites", space, imgs, binary=True, source=str(path), info={"format": "hdf5"}
     )

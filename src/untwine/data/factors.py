@@ -10,7 +10,7 @@ import numpy as np
 from untwine.errors import UntwineError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FactorSpace:
     """A finite grid of factors of variation, indexed in C order (last factor fastest).
 

@@ -19,6 +19,7 @@ import torch
 from sklearn.decomposition import FastICA
 
 from untwine.data import load_dataset
+from untwine.errors import UntwineError
 from untwine.metrics.isometry import isometry
 from untwine.metrics.mcc import mcc
 from untwine.models.autoencoder import (
@@ -55,6 +56,19 @@ class IsometryExperimentConfig:
     pca_components: int = 30
     metric_neighbors: int = 10
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.methods) - set(METHODS))
+        if unknown:
+            raise UntwineError(f"unknown methods {unknown}; choose from {sorted(METHODS)}")
+        for name in ("n_samples", "epochs", "batch_size", "pca_components", "metric_neighbors"):
+            if getattr(self, name) < 1:
+                raise UntwineError(f"{name} must be at least 1; got {getattr(self, name)}")
+        if self.n_samples <= self.metric_neighbors:
+            raise UntwineError(
+                f"n_samples ({self.n_samples}) must exceed "
+                f"metric_neighbors ({self.metric_neighbors})"
+            )
 
 
 def _ica(codes: np.ndarray, d: int, seed: int) -> np.ndarray:

@@ -183,6 +183,11 @@ class SpectralICA:
             data = self.pca_.transform(data)
         return self.ica_.transform(self.lle_.transform(data)) * self.scales_
 
-    def represent(self, x: torch.Tensor) -> torch.Tensor:
-        """Model contract: float32 images (n, C, H, W) -> float32 codes (n, n_components)."""
+    def represent(self, x: torch.Tensor, mode: str = "mean") -> torch.Tensor:
+        """Model contract: float32 images (n, C, H, W) -> float32 codes (n, n_components).
+
+        The embedding is deterministic, so ``mode`` ("mean" or "sampled") changes nothing.
+        """
+        if mode not in ("mean", "sampled"):
+            raise UntwineError(f"represent mode must be 'mean' or 'sampled'; got {mode!r}")
         return torch.from_numpy(self.transform(x).astype(np.float32))

@@ -17,11 +17,14 @@ def subplots(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
 
 
 def save(fig: Any, out: str | Path, dpi: int = 100) -> Path:
-    """Lay out, write and close ``fig``; returns the path written."""
+    """Lay out, write (creating the folder) and close ``fig``; returns the path written."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
     out = Path(out)
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=dpi)
+    finally:
+        plt.close(fig)
     return out
