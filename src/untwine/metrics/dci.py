@@ -15,12 +15,7 @@ from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 
 from untwine.errors import UntwineError
-from untwine.metrics.utils import (
-    check_class_labels,
-    check_codes,
-    check_factors,
-    check_same_width,
-)
+from untwine.metrics.utils import check_train_test
 
 BACKENDS = ("exact", "fast")
 _EPS = 1e-11
@@ -200,14 +195,9 @@ def dci(
     ``disentanglement``, ``completeness``, plus ``backend`` and ``params``. ``n_jobs``
     defaults to the number of cores.
     """
-    ctr = check_codes(codes_train, "codes_train")
-    ftr = check_factors(factors_train, len(ctr), "factors_train")
-    cte = check_codes(codes_test, "codes_test")
-    fte = check_factors(factors_test, len(cte), "factors_test")
-    check_same_width(ctr, cte, "dci codes")
-    check_same_width(ftr, fte, "dci factors")
-    check_class_labels(ftr, "factors_train")
-    check_class_labels(fte, "factors_test")
+    ctr, ftr, cte, fte = check_train_test(
+        codes_train, factors_train, codes_test, factors_test, classes=True
+    )
     importance, train_acc, test_acc = importance_matrix(ctr, ftr, cte, fte, backend, n_jobs)
     return {
         "informativeness_train": float(np.mean(train_acc)),

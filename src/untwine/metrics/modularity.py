@@ -8,11 +8,8 @@ from sklearn.metrics import roc_auc_score
 
 from untwine.errors import UntwineError
 from untwine.metrics.utils import (
-    check_class_labels,
-    check_codes,
-    check_factors,
     check_num_bins,
-    check_same_width,
+    check_train_test,
     discrete_mutual_info,
     histogram_discretize,
     keep_varying_factors,
@@ -68,16 +65,11 @@ def modularity_explicitness(
     (``compute_modularity_explicitness``), study defaults ``num_train=10000``,
     ``num_test=5000``, ``discretizer.num_bins=20``.
     """
-    codes_train = check_codes(codes_train, "codes_train")
-    factors_train = check_factors(factors_train, codes_train.shape[0], "factors_train")
-    codes_test = check_codes(codes_test, "codes_test")
-    factors_test = check_factors(factors_test, codes_test.shape[0], "factors_test")
-    check_same_width(codes_train, codes_test, "codes")
-    check_same_width(factors_train, factors_test, "factors")
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test, classes=True
+    )
     num_bins = check_num_bins(num_bins)
     mi = discrete_mutual_info(histogram_discretize(codes_train, num_bins), factors_train)
-    check_class_labels(factors_train, "factors_train")
-    check_class_labels(factors_test, "factors_test")
     varying = keep_varying_factors(factors_train, "explicitness")
     train_scores, test_scores = [], []
     x_train, x_test = _standardise(codes_train, codes_test)

@@ -3,13 +3,7 @@
 import numpy as np
 from sklearn.svm import LinearSVC
 
-from untwine.metrics.utils import (
-    check_class_labels,
-    check_codes,
-    check_factors,
-    check_same_width,
-    keep_varying_factors,
-)
+from untwine.metrics.utils import check_train_test, keep_varying_factors
 
 
 def sap(
@@ -56,15 +50,9 @@ def sap(
     disentanglement_lib: ``evaluation/metrics/sap_score.py`` (``compute_sap``), study defaults
     ``num_train=10000``, ``num_test=5000``, ``continuous_factors=False``.
     """
-    codes_train = check_codes(codes_train, "codes_train")
-    factors_train = check_factors(factors_train, codes_train.shape[0], "factors_train")
-    codes_test = check_codes(codes_test, "codes_test")
-    factors_test = check_factors(factors_test, codes_test.shape[0], "factors_test")
-    check_same_width(codes_train, codes_test, "codes")
-    check_same_width(factors_train, factors_test, "factors")
-    if not continuous_factors:
-        check_class_labels(factors_train, "factors_train")
-        check_class_labels(factors_test, "factors_test")
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test, classes=not continuous_factors
+    )
     varying = keep_varying_factors(factors_train, "SAP")
     scores = score_matrix(
         codes_train, factors_train, codes_test, factors_test, varying, bool(continuous_factors)

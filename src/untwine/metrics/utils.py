@@ -7,6 +7,7 @@ Each helper reproduces disentanglement_lib's ``evaluation/metrics/utils.py`` on 
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,23 @@ def check_same_width(train: np.ndarray, test: np.ndarray, what: str) -> None:
             f"{what}: train has {train.shape[1]} columns but test has {test.shape[1]}; "
             "train and test must come from the same encoder and factor space."
         )
+
+
+def check_train_test(
+    codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any, classes: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate a train/test split of codes and factors; ``classes`` also requires class
+    indices (for the metrics that fit classifiers). Returns the four checked arrays."""
+    codes_train = check_codes(codes_train, "codes_train")
+    factors_train = check_factors(factors_train, codes_train.shape[0], "factors_train")
+    codes_test = check_codes(codes_test, "codes_test")
+    factors_test = check_factors(factors_test, codes_test.shape[0], "factors_test")
+    check_same_width(codes_train, codes_test, "codes")
+    check_same_width(factors_train, factors_test, "factors")
+    if classes:
+        check_class_labels(factors_train, "factors_train")
+        check_class_labels(factors_test, "factors_test")
+    return codes_train, factors_train, codes_test, factors_test
 
 
 def check_num_bins(num_bins: int) -> int:
