@@ -129,3 +129,20 @@ def test_main_with_debug_shows_the_traceback(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["untwine", "--debug", "train", "nosuchmodel"])
     with pytest.raises(UntwineError, match="unknown model"):
         main()
+
+
+def test_datasets_list_shows_every_dataset_with_its_source():
+    result = CliRunner().invoke(app, ["datasets", "list"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for name in ("dsprites", "shapes3d", "mpi3d", "cars3d", "smallnorb", "blob2d"):
+        assert name in result.output
+    assert "posX=32" in result.output and "twin + file" in result.output
+
+
+def test_datasets_show_writes_the_gallery_and_loader_only_sets_need_a_path(tmp_path):
+    out = tmp_path / "blob.png"
+    result = invoke("datasets", "show", "blob2d", "--out", out)
+    assert result.exit_code == 0 and out.stat().st_size > 1000
+    result = invoke("datasets", "show", "cars3d")
+    assert isinstance(result.exception, UntwineError)
+    assert "no procedural twin" in str(result.exception)
