@@ -15,11 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-from untwine import runs
+from untwine import runs, versions
 from untwine.config import make_run_config
 from untwine.data import load_dataset
 from untwine.metrics.evaluate import flat_scores
-from untwine.train import seed_everything, train
+from untwine.models.base import build_model, representer
+from untwine.pipeline import run
+from untwine.train import seed_everything
 
 MODELS = (("betavae", {"beta": 4.0}), ("betatcvae", {"beta": 6.0}))
 
@@ -31,12 +33,12 @@ def untrained(preset: str, seed: int) -> dict[str, float]:
     config = make_run_config("betavae", {"train.seed": seed})
     dataset = load_dataset(config.data.name)
     seed_everything(seed)
-    model = runs.build_model(config, dataset.image_shape).eval()
-    return flat_scores(evaluate(dataset, runs.representer(model), preset=preset, seed=0))
+    model = build_model(config.model, config.model_config, dataset.image_shape).eval()
+    return flat_scores(evaluate(dataset, representer(model), preset=preset, seed=0))
 
 
 def trained(name: str, params: dict, steps: int, preset: str, seed: int, out: Path) -> dict:
-    """Train one model into ``out/name``, evaluate it and draw its pictures."""
+    """Train one model into ``out/name``, evaluate it and draw its pictures (the one run call)."""
     config = make_run_config(
         name,
         {"train.steps": steps, "train.seed": seed, "train.metrics": preset},
@@ -45,19 +47,14 @@ def trained(name: str, params: dict, steps: int, preset: str, seed: int, out: Pa
     run_dir = out / name
     start = time.perf_counter()
     print(f"training {name} for {steps} steps → {run_dir}", file=sys.stderr, flush=True)
-    train(config, run_dir, force=True, quiet=True)
+    result = run(config, run_dir, force=True, quiet=True)
     seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    metrics = flat_scores(runs.evaluate_run(run_dir, preset))
-    eval_seconds = time.perf_counter() - start
-    runs.draw_run(run_dir)
+    metrics = flat_scores(result.metrics)
     return {
         "model": name,
         "params": params,
         "steps": steps,
-        "train_seconds": seconds,
-        "steps_per_s": steps / seconds,
-        "eval_seconds": eval_seconds,
+        "train_evaluate_draw_s": seconds,
         "final_log": runs.read_log(run_dir)[-1],
         "metrics": metrics,
         "run_dir": str(run_dir),
@@ -97,7 +94,7 @@ def main() -> None:
         "seed": args.seed,
         "untrained": base,
         "models": results,
-        "versions": runs.versions(),
+        "versions": versions(),
     }
     (args.out / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "quality.md").write_text(markdown + "\n")

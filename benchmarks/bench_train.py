@@ -26,14 +26,15 @@ import torch
 from untwine import runs
 from untwine.config import make_run_config
 from untwine.data import load_dataset
+from untwine.models.base import build_model
 from untwine.train import make_optimisers, seed_everything, train
 
 
 def bare_loop(config, dataset, steps: int, warmup: int = 10) -> float:
     """Images/s of forward + backward + Adam on one preloaded batch."""
     seed_everything(config.train.seed)
-    model = runs.build_model(config, dataset.image_shape).train()
-    adam, _ = make_optimisers(model, config)
+    model = build_model(config.model, config.model_config, dataset.image_shape).train()
+    adam, _, _ = make_optimisers(model, model.stages()[0], config.train)
     batch = dataset.images(
         dataset.sample_factors(config.train.batch_size, np.random.RandomState(0))
     )

@@ -50,7 +50,7 @@ def test_json_round_trip_gives_an_equal_config():
         ("betavae", ["beta=-1"], r"beta must be a number ≥ 0"),
         ("betavae", ["steps=0"], r"steps must be at least 1"),
         ("betavae", ["steps=2.5"], r"steps must be an integer"),
-        ("betavae", ["metrics=slow"], r"metrics must be one of study, fast, none"),
+        ("betavae", ["metrics=slow"], r"unknown metric preset .slow.; choose study, fast, none"),
         ("betavae", ["device=tpu"], r"device must be auto, cpu"),
         ("betavae", ["beta"], r"--set expects key=value"),
         ("betavae", ["lol.beta=1"], r"unknown section 'lol'"),

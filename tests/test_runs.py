@@ -33,17 +33,6 @@ def test_config_json_round_trip_records_seed_and_versions(tmp_path):
     assert runs.read_config(tmp_path) == config
 
 
-def test_saved_weights_load_back_into_an_equal_model(tmp_path):
-    config = tiny()
-    runs.write_config(tmp_path, config)
-    model = runs.build_model(config, (1, 8, 8))
-    runs.save_weights(tmp_path, model)
-    loaded = runs.load_model(tmp_path)
-    assert not loaded.training
-    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
-        assert torch.equal(a, b), k
-
-
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     path = runs.atomic_write_text(tmp_path / "f.txt", "old")
 
@@ -73,6 +62,18 @@ def test_truncate_log_drops_rows_after_the_checkpoint_step(tmp_path):
     assert [r["step"] for r in runs.read_log(tmp_path)] == [10, 20]
 
 
+def test_a_row_with_new_terms_widens_the_log_and_leaves_old_cells_empty(tmp_path):
+    runs.append_log(tmp_path, {"step": 1, "stage": "autoencoder", "recon": 0.5})
+    runs.append_log(tmp_path, {"step": 2, "stage": "dpm", "noise_mse": 0.25})
+    assert (tmp_path / runs.LOG).read_text().splitlines() == [
+        "step,stage,recon,noise_mse", "1,autoencoder,0.5,", "2,dpm,,0.25"]
+    assert runs.read_log(tmp_path) == [
+        {"step": 1, "stage": "autoencoder", "recon": 0.5},
+        {"step": 2, "stage": "dpm", "noise_mse": 0.25},
+    ]
+    assert not [p for p in tmp_path.iterdir() if p.name != runs.LOG]
+
+
 def test_prepare_run_dir_refuses_an_unfinished_run_pointing_to_resume(tmp_path):
     runs.save_checkpoint(tmp_path, {"step": 3})
     with pytest.raises(
@@ -82,40 +83,3 @@ def test_prepare_run_dir_refuses_an_unfinished_run_pointing_to_resume(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     runs.prepare_run_dir(tmp_path, force=True)
     assert os.listdir(tmp_path) == ["notes.txt"]
-
-
-def test_load_model_of_an_unfinished_run_says_to_resume(tmp_path):
-    runs.write_config(tmp_path, tiny())
-    runs.save_checkpoint(tmp_path, {"step": 3})
-    with pytest.raises(UntwineError, match="no model.safetensors.*--resume"):
-        runs.load_model(tmp_path)
-
-
-def test_representer_batches_and_returns_numpy_means(tmp_path):
-    model = runs.build_model(tiny(), (1, 8, 8)).eval()
-    x = torch.rand(10, 1, 8, 8)
-    codes = runs.representer(model, batch_size=3)(x.numpy())
-    assert codes.shape == (10, 3) and codes.dtype == np.float64
-    np.testing.assert_allclose(codes, model.encode(x)[0].detach().numpy(), rtol=1e-6)
-
-
-def test_small_autoencoders_train_and_get_their_pictures(tmp_path):
-    from untwine.train import train
-
-    for name in ("ae", "smallvae"):
-        config = make_run_config(
-            name,
-            {"data.name": "blob2d", "train.steps": 3, "train.batch_size": 8,
-             "train.metrics": "none", "train.device": "cpu"},
-        )
-        run_dir = tmp_path / name
-        train(config, run_dir, quiet=True)
-        model, dataset = runs.load_run(run_dir)
-        x = dataset.images(dataset.sample_factors(4, np.random.RandomState(0)))
-        recon = model.reconstruct(x)
-        assert recon.shape == x.shape and 0 <= recon.min() and recon.max() <= 1
-        assert model.kl_per_latent(x).shape == (2,)
-        paths = runs.draw_run(run_dir)
-        assert [p.name for p in paths] == list(runs.PICTURES)
-        assert all(p.stat().st_size > 1000 for p in paths)
-

@@ -142,7 +142,9 @@ def test_nan_loss_stops_naming_step_and_term_and_keeps_last_checkpoint(tmp_path)
 def test_log_rows_hold_every_loss_term_lr_and_speed(tmp_path):
     train(tiny_config(30, ["critic=true"]), tmp_path, quiet=True)
     rows = runs.read_log(tmp_path)
-    assert list(rows[0]) == ["step", "loss", "recon", "kl", "critic", "lr", "images_per_s"]
+    assert list(rows[0]) == [
+        "step", "stage", "loss", "recon", "kl", "critic", "lr", "images_per_s"]
+    assert {r["stage"] for r in rows} == {"train"}
     assert [r["step"] for r in rows] == [10, 20, 30]
     assert all(r["lr"] == 1e-2 and r["images_per_s"] > 0 for r in rows)
     assert rows[-1]["recon"] < rows[0]["recon"]
@@ -150,11 +152,12 @@ def test_log_rows_hold_every_loss_term_lr_and_speed(tmp_path):
 
 def test_extra_optimiser_alone_updates_its_parameters(tmp_path):
     """The critic is trained by its own optimiser only; the main Adam never holds it."""
+    from untwine.models.base import build_model
     from untwine.train import make_optimisers
 
     config = tiny_config(10, ["critic=true"])
-    model = runs.build_model(config, (1, 8, 8))
-    adam, extras = make_optimisers(model, config)
+    model = build_model(config.model, config.model_config, (1, 8, 8))
+    adam, _, extras = make_optimisers(model, model.stages()[0], config.train)
     critic = {id(p) for p in model.critic.parameters()}
     assert not critic & {id(p) for g in adam.param_groups for p in g["params"]}
     assert [e.name for e, _ in extras] == ["critic"]
@@ -174,12 +177,85 @@ def test_fresh_run_refuses_a_finished_run_folder(tmp_path):
     assert len(runs.read_log(tmp_path)) == 1
 
 
-def test_dataset_size_is_filled_from_the_dataset():
+def test_prepare_fills_betatcvae_dataset_size_from_the_dataset():
     from tinymodel import tiny_grid
 
-    from untwine.train import fill_dataset_fields
+    from untwine.models.base import build_model
 
-    config = fill_dataset_fields(tiny_config(5), tiny_grid())
-    assert config.model_config.dataset_size == 32
     config = make_run_config("betatcvae", {"data.name": "tinygrid", "train.batch_size": 8})
-    assert fill_dataset_fields(config, tiny_grid()).model_config.dataset_size == 32
+    model = build_model(config.model, config.model_config, (1, 64, 64))
+    model.prepare(tiny_grid())
+    assert model.config.dataset_size == 32 and config.model_config.dataset_size is None
+
+
+def two_stage_config(steps=20, sets=()):
+    options = {
+        "data.name": "tinygrid", "train.steps": steps, "train.batch_size": 8, "train.lr": 1e-2,
+        "train.log_every": 5, "train.checkpoint_every": 7, "train.metrics": "none",
+        "train.device": "cpu",
+    }
+    return make_run_config("twostage", options, list(sets))
+
+
+def test_stages_run_in_order_each_training_its_own_parameters(tmp_path):
+    from tinymodel import TwoStage
+
+    config = two_stage_config(20, ["distil_steps=10", "checkpoint_every=5"])
+    result = train(config, tmp_path, quiet=True)
+    assert result.step == 30 and isinstance(result.model, TwoStage)
+    rows = runs.read_log(tmp_path)
+    assert [(r["step"], r["stage"]) for r in rows] == [
+        (5, "distil"), (10, "distil"), (15, "decode"), (20, "decode"), (25, "decode"),
+        (30, "decode")]
+    assert "distil_mse" in rows[0] and "recon" not in rows[0] and "distil_mse" not in rows[-1]
+    # the warm-up: lr (5 + 1) / 5 capped at 1 → the decode rows log the full lr
+    assert rows[2]["lr"] == 1e-2
+    assert result.model.scale.item() != 1.0
+
+
+def test_frozen_parts_get_no_gradient_and_stay_out_of_the_checkpoint(tmp_path):
+    config = two_stage_config(6)
+    result = train(config, tmp_path, quiet=True)
+    model = result.model
+    fresh = torch.randn(model.teacher.weight.shape, generator=torch.Generator().manual_seed(9))
+    assert torch.equal(model.teacher.weight, fresh) and model.teacher.weight.grad is None
+    checkpoint = runs.load_checkpoint(tmp_path)["model"]
+    assert not [k for k in checkpoint if k.startswith("teacher.")] and "enc.weight" in checkpoint
+    assert "teacher.weight" in weights(tmp_path)
+
+
+def test_frozen_parameters_are_never_handed_to_an_optimiser():
+    from tinymodel import TwoStage, TwoStageConfig, tiny_grid
+
+    from untwine.train import make_optimisers
+
+    model = TwoStage(TwoStageConfig(), (1, 8, 8))
+    model.prepare(tiny_grid())
+    teacher = {id(p) for p in model.teacher.parameters()}
+    for stage in model.stages():
+        optimiser, _, _ = make_optimisers(model, stage, two_stage_config().train)
+        held = {id(p) for g in optimiser.param_groups for p in g["params"]}
+        assert held and not held & teacher
+
+
+@pytest.mark.parametrize("stop", ["distil:8", "distil:19", "decode:0", "decode:11"])
+def test_resume_inside_or_between_stages_is_bit_identical(tmp_path, stop):
+    train(two_stage_config(20), tmp_path / "straight", quiet=True)
+    split = tmp_path / "split"
+    stopped = train(two_stage_config(20, [f"signal_at={stop}"]), split, quiet=True)
+    stage, step = stop.split(":")
+    assert stopped.interrupted
+    assert stopped.step == (0 if stage == "distil" else 20) + int(step) + 1
+    state = runs.load_checkpoint(split)
+    assert (state["stage"], state["stage_step"]) == (int(stage == "decode"), int(step) + 1)
+    train(two_stage_config(20), split, resume=True, quiet=True)
+    assert_identical(weights(tmp_path / "straight"), weights(split))
+    steps = [r["step"] for r in runs.read_log(split)]
+    assert steps == sorted(set(steps)) and steps[-1] == 40
+    assert set(range(5, 41, 5)) <= set(steps)
+
+
+def test_resuming_a_finished_run_asks_for_more_steps(tmp_path):
+    train(two_stage_config(5), tmp_path, quiet=True)
+    with pytest.raises(UntwineError, match="already trained to step 10; pass --steps N"):
+        train(two_stage_config(5), tmp_path, resume=True, quiet=True)

@@ -1,7 +1,9 @@
-"""A tiny Gaussian VAE on an 8×8 factor grid, so training-loop tests run in seconds.
+"""A tiny Gaussian VAE and a two-stage toy on an 8×8 factor grid, so training-loop tests run
+in seconds.
 
-``register()`` adds ``MODELS["tiny"]`` and ``DATASETS["tinygrid"]`` (through ``monkeypatch``
-when given, so tests leave the registries as they found them); subprocess tests call it directly.
+``register()`` adds ``MODELS["tiny"]``, ``MODELS["twostage"]`` and ``DATASETS["tinygrid"]``
+(through ``monkeypatch`` when given, so tests leave the registries as they found them);
+subprocess tests call it directly.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from untwine.data.base import GridDataset
 from untwine.data.factors import FactorSpace
 from untwine.data.registry import DATASETS, DatasetEntry
 from untwine.errors import UntwineError
-from untwine.models.base import MODELS, ExtraOptimiser, Model, ModelEntry
+from untwine.models.base import MODELS, ExtraOptimiser, Model, ModelEntry, Stage
 
 
 @dataclass
@@ -116,11 +118,93 @@ def tiny_grid() -> GridDataset:
 
 
 def register(monkeypatch=None) -> None:
-    """Make ``tiny`` and ``tinygrid`` known to the registries."""
-    model = ModelEntry("tiny", TinyConfig, TinyVAE, "tiny test VAE")
+    """Make ``tiny``, ``twostage`` and ``tinygrid`` known to the registries."""
+    models = {
+        "tiny": ModelEntry("tiny", TinyConfig, TinyVAE, "tiny test VAE"),
+        "twostage": ModelEntry("twostage", TwoStageConfig, TwoStage, "two-stage toy"),
+    }
     data = DatasetEntry("tinygrid", twin=tiny_grid)
     if monkeypatch is None:
-        MODELS["tiny"], DATASETS["tinygrid"] = model, data
+        MODELS.update(models)
+        DATASETS["tinygrid"] = data
     else:
-        monkeypatch.setitem(MODELS, "tiny", model)
+        for name, entry in models.items():
+            monkeypatch.setitem(MODELS, name, entry)
         monkeypatch.setitem(DATASETS, "tinygrid", data)
+
+
+@dataclass
+class TwoStageConfig:
+    """A two-stage toy: "distil" fits an encoder to a frozen teacher, then "decode" trains a
+    decoder with its own optimiser, lr warm-up, indexed batches and a scale fitted at its start."""
+
+    latents: int = 3
+    distil_steps: int | None = None
+    signal_at: str = ""
+    """"STAGE:STEP": at that 0-based step of that stage the model sends itself SIGTERM."""
+
+
+class TwoStage(Model):
+    frozen = ("teacher",)
+
+    def __init__(self, config: TwoStageConfig, image_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.config, self.image_shape = config, image_shape
+        pixels = int(np.prod(image_shape))
+        self.teacher = nn.Linear(pixels, config.latents).requires_grad_(False)
+        self.enc = nn.Linear(pixels, config.latents)
+        self.dec = nn.Linear(config.latents, pixels)
+        self.register_buffer("scale", torch.ones(()))
+        self.pool = torch.zeros(0)
+
+    def prepare(self, dataset) -> None:
+        """Load the "pre-trained" teacher (fixed weights) and the pool of indexed images."""
+        weights = torch.randn(self.teacher.weight.shape, generator=torch.Generator().manual_seed(9))
+        with torch.no_grad():
+            self.teacher.weight.copy_(weights)
+            self.teacher.bias.zero_()
+        every = np.stack(np.unravel_index(np.arange(len(dataset)), dataset.factor_sizes), 1)
+        self.pool = dataset.images(every)
+
+    def stages(self) -> list[Stage]:
+        return [
+            Stage("distil", self.distil_loss, lambda: list(self.enc.parameters()),
+                  steps=self.config.distil_steps),
+            Stage("decode", self.decode_loss, lambda: list(self.dec.parameters()),
+                  optimiser=lambda params, tc: torch.optim.SGD(params, lr=tc.lr, momentum=0.9),
+                  lr_lambda=lambda step: min(1.0, (step + 1) / 5),
+                  batches=self.indexed_batches, begin=self.fit_scale),
+        ]
+
+    def _maybe_signal(self, stage: str, step: int) -> None:
+        if self.config.signal_at == f"{stage}:{step}":
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def distil_loss(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        self._maybe_signal("distil", step)
+        x = batch.flatten(1) + 0.05 * torch.randn_like(batch.flatten(1))
+        mse = ((self.enc(x) - self.teacher(x)) ** 2).mean()
+        return {"loss": mse, "distil_mse": mse.detach()}
+
+    def indexed_batches(self, n: int, rng: np.random.RandomState) -> tuple[torch.Tensor, ...]:
+        index = rng.randint(len(self.pool), size=n)
+        return self.pool[index], torch.from_numpy(index)
+
+    @torch.no_grad()
+    def fit_scale(self, dataset) -> None:
+        self.scale.fill_(1.0 / self.enc(self.pool.flatten(1)).std())
+
+    def decode_loss(self, batch: tuple, step: int) -> dict[str, torch.Tensor]:
+        self._maybe_signal("decode", step)
+        images, index = batch
+        z = self.enc(images.flatten(1)).detach() * self.scale
+        z = z + 0.1 * torch.randn_like(z)
+        recon = nn.functional.binary_cross_entropy_with_logits(self.dec(z), images.flatten(1))
+        return {"loss": recon, "recon": recon.detach(), "mean_index": index.double().mean()}
+
+    @torch.no_grad()
+    def represent(self, x: torch.Tensor, mode: str = "mean") -> torch.Tensor:
+        return self.enc(x.flatten(1)) * self.scale
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.dec(z / self.scale)).view(-1, *self.image_shape)

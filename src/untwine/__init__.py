@@ -1,5 +1,6 @@
 """untwine: unsupervised disentanglement — methods, ground-truth datasets and exact metrics."""
 
+from untwine._version import __version__, versions
 from untwine.config import RunConfig, make_run_config
 from untwine.data import ArrayDataset, FactorDataset, FactorSpace, GridDataset, load_dataset
 from untwine.errors import UntwineError
@@ -16,12 +17,10 @@ from untwine.metrics import (
     sap,
     unsupervised,
 )
-from untwine.models import MODELS, Model
+from untwine.models import MODELS, Model, Stage, register_model, representer
 from untwine.models.spectral import SpectralICA
-from untwine.runs import evaluate_run, load_model
+from untwine.pipeline import RunResult, evaluate_model, evaluate_run, load_model, load_run, run
 from untwine.train import train
-
-__version__ = "0.1.0"
 
 __all__ = [
     "MODELS",
@@ -31,23 +30,31 @@ __all__ = [
     "GridDataset",
     "Model",
     "RunConfig",
+    "RunResult",
     "SpectralICA",
+    "Stage",
     "UntwineError",
     "__version__",
     "beta_vae_score",
     "dci",
     "evaluate",
+    "evaluate_model",
     "evaluate_run",
     "factor_vae_score",
     "irs",
     "isometry",
     "load_dataset",
     "load_model",
+    "load_run",
     "make_run_config",
     "mcc",
     "mig",
     "modularity_explicitness",
+    "register_model",
+    "representer",
+    "run",
     "sap",
     "train",
     "unsupervised",
+    "versions",
 ]

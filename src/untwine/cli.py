@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from untwine.errors import UntwineError
+from untwine.metrics.registry import DEFAULT_PRESET
 
 app = typer.Typer(
     help="Unsupervised disentanglement: train, evaluate, traverse, report.",
@@ -77,7 +78,9 @@ def train_cmd(
     latents: int = typer.Option(None, "--latents", help="Code size (default 10)."),
     sets: list[str] = typer.Option(None, "--set", help="key=value override; repeatable."),
     out: Path = typer.Option(None, "--out", help="Run folder (default runs/MODEL-DATA-sSEED)."),
-    metrics: str = typer.Option(None, "--metrics", help="Evaluation at the end: study|fast|none."),
+    metrics: str = typer.Option(
+        None, "--metrics", help="Evaluation at the end: fast (default), study or none."
+    ),
     resume: Path = typer.Option(None, "--resume", help="Continue the run in this folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing run folder."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -85,7 +88,7 @@ def train_cmd(
     """Train a model, then evaluate it and draw its traversals into the run folder."""
     from untwine import runs
     from untwine.config import apply_overrides, make_run_config
-    from untwine.train import train
+    from untwine.pipeline import run
 
     if resume is not None:
         given = {"MODEL": model, "--data-path": data_path, "--batch-size": batch_size,
@@ -100,12 +103,6 @@ def train_cmd(
         config = runs.read_config(resume)
         changes = {"train.steps": steps, "train.metrics": metrics}
         config = apply_overrides(config, {k: v for k, v in changes.items() if v is not None})
-        done = int(runs.load_checkpoint(resume)["step"])
-        if done >= config.train.steps:
-            raise UntwineError(
-                f"{resume} is already trained to step {done}; pass --steps N with N > {done} "
-                "to train it further"
-            )
         run_dir = resume
     else:
         if model is None:
@@ -116,7 +113,7 @@ def train_cmd(
         config = make_run_config(model, {k: v for k, v in options.items() if v is not None}, sets)
         run_dir = out or runs.default_run_dir(config)
     console.print(f"training {config.model} on {config.data.name} → {run_dir}")
-    result = train(config, run_dir, resume=resume is not None, force=force, quiet=quiet)
+    result = run(config, run_dir, resume=resume is not None, force=force, quiet=quiet)
     if result.interrupted:
         console.print(
             f"stopped at step {result.step}; checkpoint saved in {run_dir / 'checkpoint'}. "
@@ -124,21 +121,11 @@ def train_cmd(
         )
         raise typer.Exit(128 + (result.signal or 2))
     console.print(f"trained {result.step} steps → {run_dir / runs.WEIGHTS}")
-    _finish_run(run_dir, config.train.metrics)
-
-
-def _finish_run(run_dir: Path, preset: str) -> None:
-    """Evaluate (unless preset is none) and draw the pictures of a trained run."""
-    from untwine import runs
-
-    if preset != "none":
-        console.print(f"evaluating with the {preset} metric preset …")
-        _print_metrics(runs.evaluate_run(run_dir, preset))
-        console.print(f"metrics:         {run_dir / runs.METRICS}")
-    traversal, recon, heatmap = runs.draw_run(run_dir)
-    console.print(f"traversals:      {traversal}")
-    console.print(f"reconstructions: {recon}")
-    console.print(f"MI heat map:     {heatmap}")
+    if result.metrics:
+        _print_metrics(result.metrics)
+        console.print(f"wrote {run_dir / runs.METRICS}")
+    for path in result.pictures:
+        console.print(f"wrote {path}")
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -153,15 +140,16 @@ def _print_metrics(metrics: dict) -> None:
 @app.command("evaluate")
 def evaluate_cmd(
     run: Path = typer.Argument(..., help="Run folder written by `untwine train`."),
-    preset: str = typer.Option("fast", "--preset", help="Metric preset: study or fast."),
+    preset: str = typer.Option(
+        DEFAULT_PRESET, "--preset", help="Metric preset: fast, or study (the reference protocol)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the metrics' sampling."),
 ) -> None:
     """Score a trained run with the metric suite; writes RUN/metrics.json."""
     from untwine import runs
+    from untwine.pipeline import evaluate_run
 
-    if preset not in ("study", "fast"):
-        raise UntwineError(f"--preset must be study or fast; got {preset!r}")
-    _print_metrics(runs.evaluate_run(run, preset, seed))
+    _print_metrics(evaluate_run(run, preset, seed))
     console.print(f"wrote {run / runs.METRICS}")
 
 
@@ -174,7 +162,7 @@ def score_cmd(
         "third = test).",
     ),
     preset: str = typer.Option(
-        "study", "--preset", help="study (all rows, exact DCI) or fast (≤2000/1000 rows, fast DCI)."
+        DEFAULT_PRESET, "--preset", help="fast (≤2000/1000 rows, fast DCI) or study (all rows)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
@@ -187,8 +175,6 @@ def score_cmd(
 
     from untwine.metrics.evaluate import load_codes_npz, score_arrays
 
-    if preset not in ("study", "fast"):
-        raise UntwineError(f"--preset must be study or fast; got {preset!r}")
     result = score_arrays(*load_codes_npz(codes), preset=preset)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -203,10 +189,10 @@ def traverse_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the base image."),
 ) -> None:
     """Draw the latent traversal grid of a trained run (rows: latents by KL, high to low)."""
-    from untwine import runs
+    from untwine.pipeline import load_run
     from untwine.viz.traversal import traversal_grid
 
-    model, dataset = runs.load_run(run)
+    model, dataset = load_run(run)
     path = traversal_grid(model, dataset, out or run / "traversal.png", seed=seed)
     console.print(f"wrote {path}")
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from untwine.errors import UntwineError
-
-METRIC_PRESETS = ("study", "fast", "none")
+from untwine.metrics.registry import DEFAULT_PRESET, check_preset
 
 
 @dataclass
@@ -32,7 +31,7 @@ class TrainConfig:
     device: str = "auto"
     log_every: int = 100
     checkpoint_every: int = 1000
-    metrics: Literal["study", "fast", "none"] = "fast"
+    metrics: str = DEFAULT_PRESET
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
@@ -48,10 +47,7 @@ class TrainConfig:
             raise UntwineError(
                 f"device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}"
             )
-        if self.metrics not in METRIC_PRESETS:
-            raise UntwineError(
-                f"metrics must be one of {', '.join(METRIC_PRESETS)}; got {self.metrics!r}"
-            )
+        check_preset(self.metrics, allow_none=True)
 
 
 @dataclass
@@ -83,24 +79,13 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Rebuild a config from ``to_dict`` output, coercing and validating every field."""
-        entry = model_entry(d["model"])
+        entry = _model_entry(d["model"])
         return cls(
             model=entry.name,
             model_config=build_dataclass(entry.config_class, d.get("model_config", {}), "model"),
             data=build_dataclass(DataConfig, d.get("data", {}), "data"),
             train=build_dataclass(TrainConfig, d.get("train", {}), "train"),
         )
-
-
-def model_entry(name: str) -> Any:
-    """The registry entry of model ``name``, or an error listing the known models."""
-    from untwine.models import MODELS
-
-    entry = MODELS.get(name.lower().replace("-", "").replace("_", ""))
-    if entry is None:
-        known = ", ".join(sorted(MODELS)) or "none registered"
-        raise UntwineError(f"unknown model {name!r}; known models: {known} (see `untwine models`)")
-    return entry
 
 
 def make_run_config(
@@ -111,7 +96,7 @@ def make_run_config(
     """A RunConfig for ``model`` with defaults, then ``overrides`` (e.g. from CLI options), then
     ``sets`` (``key=value`` strings; keys are a field of the model, train or data config,
     optionally prefixed ``model.``, ``train.`` or ``data.``)."""
-    entry = model_entry(model)
+    entry = _model_entry(model)
     config = RunConfig(entry.name, entry.config_class(), DataConfig(), TrainConfig())
     items = dict(overrides or {})
     for text in sets or []:
@@ -232,3 +217,10 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
 
 def _is_none(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.lower() in ("none", "null", ""))
+
+
+def _model_entry(name: str) -> Any:
+    """The registry entry of a model (importing ``untwine.models`` fills the registry)."""
+    from untwine.models import model_entry
+
+    return model_entry(name)

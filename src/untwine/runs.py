@@ -1,8 +1,8 @@
-"""The run folder: config.json, model.safetensors, checkpoint/, log.csv, metrics.json and pictures.
+"""Run-folder storage: config.json, model.safetensors, checkpoint/, log.csv, metrics.json.
 
 Every write is atomic (temporary file in the same folder, fsync, ``os.replace``), so a crash or a
-kill never leaves a half-written file behind; ``load_model`` rebuilds a trained model from the
-folder alone.
+kill never leaves a half-written file behind. This module only stores and reads files; training
+is ``untwine.train``, and ``untwine.pipeline`` rebuilds a trained model from the folder.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import os
-import platform
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from untwine._version import versions
 from untwine.config import RunConfig
 from untwine.errors import UntwineError
 
@@ -78,18 +78,6 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda h: h.write(text.encode()))
 
 
-def versions() -> dict[str, str]:
-    """Library versions recorded beside every run."""
-    import untwine
-
-    return {
-        "untwine": untwine.__version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def write_config(run_dir: str | Path, config: RunConfig) -> Path:
     """config.json: the resolved config, the seed and the library versions."""
     body = {**config.to_dict(), "seed": config.train.seed, "versions": versions()}
@@ -145,34 +133,46 @@ def set_numpy_state(rng: np.random.RandomState, state: dict[str, Any]) -> None:
     rng.set_state((state["kind"], keys, state["pos"], state["has_gauss"], state["cached"]))
 
 
-def append_log(run_dir: str | Path, row: dict[str, float]) -> None:
-    """Append one row to log.csv (header written with the first row)."""
-    path = Path(run_dir) / LOG
-    new = not path.exists()
-    with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+def append_log(run_dir: str | Path, row: dict[str, Any]) -> None:
+    """Add one row to log.csv, atomically: the file is rewritten, never appended in place, so a
+    kill cannot leave a torn line. A row with new columns (a later stage's loss terms) widens
+    the header; cells a row lacks stay empty."""
+    write_log(run_dir, [*read_log(run_dir), row])
 
 
-def read_log(run_dir: str | Path) -> list[dict[str, float]]:
-    """log.csv as a list of rows with float values."""
+def write_log(run_dir: str | Path, rows: list[dict[str, Any]]) -> None:
+    """log.csv holding ``rows`` (atomic), its columns the union of the rows' keys in order."""
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r if k not in columns]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(Path(run_dir) / LOG, out.getvalue())
+
+
+_LOG_TYPES = {"step": int, "stage": str}
+
+
+def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
+    """log.csv as a list of rows: the step as an int, the stage name as a string, the other
+    cells as floats; empty cells left out."""
     path = Path(run_dir) / LOG
     if not path.exists():
         return []
     with path.open(newline="") as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [
+            {k: _LOG_TYPES.get(k, float)(v) for k, v in row.items() if v != ""}
+            for row in csv.DictReader(handle)
+        ]
 
 
 def truncate_log(run_dir: str | Path, step: int) -> None:
     """Drop log rows after ``step`` (written after the checkpoint a resume starts from)."""
-    path = Path(run_dir) / LOG
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [ln for ln in lines[1:] if float(ln.split(",", 1)[0]) <= step]
-    atomic_write_text(path, "".join(kept))
+    rows = read_log(run_dir)
+    if rows and rows[-1]["step"] > step:
+        write_log(run_dir, [r for r in rows if r["step"] <= step])
 
 
 def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:
@@ -186,107 +186,3 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise UntwineError(f"{run_dir} has no {METRICS}; run `untwine evaluate {run_dir}`")
     return json.loads(path.read_text())
-
-
-def build_model(config: RunConfig, image_shape: tuple[int, int, int]) -> torch.nn.Module:
-    """The untrained model a config describes."""
-    from untwine.config import model_entry
-
-    return model_entry(config.model).build(config.model_config, tuple(image_shape))
-
-
-def load_dataset_for(config: RunConfig) -> Any:
-    """The dataset a run was trained on."""
-    from untwine.data import load_dataset
-
-    return load_dataset(config.data.name, path=config.data.path)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when available, else CPU; a CUDA device that is not there is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (device.index or 0) >= count:
-            raise UntwineError(
-                f"device {name!r} asked for but this machine has {count} CUDA device(s); "
-                "use --set device=auto or device=cpu"
-            )
-    return device
-
-
-def load_model(
-    run_dir: str | Path, device: str | torch.device | None = None, dataset: Any = None
-) -> torch.nn.Module:
-    """The trained model of a run folder, in eval mode, with its config as ``model.config``.
-
-    ``device`` defaults to the run's own (``auto``: CUDA when present); ``dataset`` saves loading
-    the run's dataset again when the caller has it.
-    """
-    from safetensors.torch import load_file
-
-    run_dir = Path(run_dir)
-    config = read_config(run_dir)
-    if not (run_dir / WEIGHTS).exists():
-        hint = " (training unfinished: resume it with `untwine train --resume`)"
-        raise UntwineError(
-            f"{run_dir} has no {WEIGHTS}{hint if (run_dir / CHECKPOINT).exists() else ''}"
-        )
-    shape = (dataset if dataset is not None else load_dataset_for(config)).image_shape
-    model = build_model(config, shape)
-    model.load_state_dict(load_file(run_dir / WEIGHTS))
-    return model.to(resolve_device(config.train.device) if device is None else device).eval()
-
-
-def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, Any]:
-    """A run's trained model on its own device and its dataset, each loaded once."""
-    dataset = load_dataset_for(read_config(run_dir))
-    return load_model(run_dir, dataset=dataset), dataset
-
-
-def representer(
-    model: torch.nn.Module,
-    device: str | torch.device = "cpu",
-    batch_size: int = 256,
-    mode: str = "mean",
-) -> Callable[[Any], np.ndarray]:
-    """``represent(images) -> codes`` for the metrics: numpy or torch (n, C, H, W) in, numpy out."""
-
-    @torch.no_grad()
-    def represent(images: Any) -> np.ndarray:
-        x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
-        parts = [
-            model.represent(x[i : i + batch_size].to(device, torch.float32), mode=mode).cpu()
-            for i in range(0, len(x), batch_size)
-        ]
-        return torch.cat(parts).numpy().astype(np.float64)
-
-    return represent
-
-
-def evaluate_run(run_dir: str | Path, preset: str = "fast", seed: int = 0) -> dict[str, Any]:
-    """Score a run's codes with ``untwine.metrics.evaluate`` and write metrics.json."""
-    from untwine.metrics import evaluate
-
-    model, dataset = load_run(run_dir)
-    device = next(model.parameters()).device
-    metrics = evaluate(dataset, representer(model, device), preset=preset, seed=seed)
-    write_metrics(run_dir, metrics)
-    return metrics
-
-
-def draw_run(run_dir: str | Path, seed: int = 0) -> list[Path]:
-    """traversal.png, reconstructions.png and mi_heatmap.png in the run folder."""
-    from untwine.viz.heatmap import mi_heatmap_for
-    from untwine.viz.traversal import reconstruction_grid, traversal_grid
-
-    run_dir = Path(run_dir)
-    model, dataset = load_run(run_dir)
-    device = next(model.parameters()).device
-    return [
-        traversal_grid(model, dataset, run_dir / PICTURES[0], seed=seed),
-        reconstruction_grid(model, dataset, run_dir / PICTURES[1], seed=seed),
-        mi_heatmap_for(representer(model, device), dataset, run_dir / PICTURES[2], seed=seed),
-    ]

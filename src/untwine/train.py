@@ -1,9 +1,11 @@
 """The one training loop for every SGD-trained model: batch, forward, loss, backward, step, log,
-checkpoint — in that order, nanoGPT-style. Model-specific behaviour lives in ``model.loss()`` and
-``model.extra_optimisers()``; nothing here knows which model it trains.
+checkpoint — in that order, nanoGPT-style. The model says what to train through its stages
+(``Model.stages()``: loss, parameters, optimiser, batches per phase); nothing here knows which
+model it trains.
 
-Resuming is bit-exact on CPU: a checkpoint holds the weights, every optimiser, the torch, NumPy
-and Python RNG states and the batch sampler's RNG, so 100 steps + kill + resume 100 equals 200.
+Resuming is bit-exact on CPU: a checkpoint holds the stage and its step, the trainable weights,
+the stage's optimisers, the torch, NumPy and Python RNG states and the batch sampler's RNG, so
+100 steps + kill + resume 100 equals 200, also across and inside stages.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import random
 import signal
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,18 +21,23 @@ import numpy as np
 import torch
 
 from untwine import runs
-from untwine.config import RunConfig
+from untwine.config import RunConfig, TrainConfig
 from untwine.errors import UntwineError
+from untwine.models.base import Model, Stage, build_model, trainable_state
+from untwine.trainlog import LossWindow, Progress
 
 
 @dataclass
 class TrainResult:
-    """Where a run ended: its folder, the step reached, and whether a signal stopped it early."""
+    """Where a run ended: its folder, the step reached, whether a signal stopped it early, and
+    the model (in eval mode) and dataset, kept in memory for evaluation and pictures."""
 
     run_dir: Path
     step: int
     interrupted: bool = False
     signal: int | None = None
+    model: Model | None = None
+    dataset: Any = None
 
 
 def train(
@@ -46,60 +52,108 @@ def train(
     """Train ``config``'s model into ``run_dir`` (fresh, or continuing its checkpoint).
 
     A fresh run refuses a folder holding another run unless ``force``. ``dataset`` saves
-    loading it again when the caller already has it.
-
-    Writes config.json at the start, log.csv every ``log_every`` steps, checkpoint/ every
-    ``checkpoint_every`` steps and on SIGINT/SIGTERM, model.safetensors at the end.
+    loading it again when the caller already has it. Writes config.json at the start, log.csv
+    every ``log_every`` steps, checkpoint/ every ``checkpoint_every`` steps, at the end of each
+    stage and on SIGINT/SIGTERM, and model.safetensors at the end.
     """
-    # -- configuration -------------------------------------------------------------------------
+    # -- configuration: device, data, model, its stages, and where a resume starts -------------
     tc, run_dir = config.train, Path(run_dir)
-    device = runs.resolve_device(tc.device)
-    dataset = dataset if dataset is not None else runs.load_dataset_for(config)
-    config = fill_dataset_fields(config, dataset)
+    device = resolve_device(tc.device)
+    dataset = dataset if dataset is not None else load_run_dataset(config)
+    check_batch_size(tc, dataset)
     seed_everything(tc.seed)
-    model = runs.build_model(config, dataset.image_shape).to(device).train()
-    optimiser, extras = make_optimisers(model, config)
+    model = build_model(config.model, config.model_config, dataset.image_shape).to(device)
+    model.prepare(dataset)
+    model.train()
+    stages = model.stages()
+    plan = [stage.steps or tc.steps for stage in stages]
     data_rng = np.random.RandomState(tc.seed)
-    n_images = tc.batch_size * getattr(model, "batch_multiplier", 1)
-    step = 0
-    if resume:
-        step = restore(runs.load_checkpoint(run_dir), model, optimiser, extras, data_rng)
-        runs.truncate_log(run_dir, step)
+    state = runs.load_checkpoint(run_dir) if resume else None
+    at_stage, at_step = (0, 0) if state is None else position(state, plan, run_dir)
+    if state is not None:
+        restore_model_and_rngs(state, model, data_rng)
+        runs.truncate_log(run_dir, sum(plan[:at_stage]) + at_step)
     else:
         runs.prepare_run_dir(run_dir, force=force)
     runs.write_config(run_dir, config)
-    log = LossWindow(run_dir, step, n_images, lambda: optimiser.param_groups[0]["lr"])
+    n_images = model.images_per_step(tc.batch_size)
     stop = StopFlag()
 
-    with stop, Progress(tc.steps, step, quiet, model_name=config.model) as bar:
-        while step < tc.steps:
-            # -- batch: factors drawn uniformly over the grid, rendered to images
-            factors = dataset.sample_factors(n_images, data_rng)
-            batch = dataset.images(factors).to(device, non_blocking=True)
-            # -- forward and loss (the model's own objective)
-            losses = model.loss(batch, step)
-            # -- backward and step: the main optimiser, then each extra one on its own loss
-            optimiser.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            optimiser.step()
-            for extra, opt in extras:
-                opt.zero_grad(set_to_none=True)
-                losses[extra.name].backward()
-                opt.step()
-            step += 1
-            log.add(losses)
-            bar.advance()
-            # -- log
-            if step % tc.log_every == 0 or step == tc.steps:
-                bar.show(step, log.flush(step))
-            # -- checkpoint (also when a signal asked to stop)
-            if step % tc.checkpoint_every == 0 or step == tc.steps or stop.signum:
-                log.flush(step)
-                runs.save_checkpoint(run_dir, capture(step, model, optimiser, extras, data_rng))
-            if stop.signum and step < tc.steps:
-                return TrainResult(run_dir, step, interrupted=True, signal=stop.signum)
+    with stop, Progress(sum(plan), sum(plan[:at_stage]) + at_step, quiet, config.model) as bar:
+        for index in range(at_stage, len(stages)):
+            stage, steps, offset = stages[index], plan[index], sum(plan[:index])
+            local = at_step if index == at_stage else 0
+            if local == 0 and stage.begin is not None:
+                stage.begin(dataset)
+            optimiser, scheduler, extras = make_optimisers(model, stage, tc)
+            if state is not None and index == at_stage and 0 < local < steps:
+                restore_optimisers(state, optimiser, scheduler, extras)
+            log = LossWindow(run_dir, stage.name, offset + local, n_images, current_lr(optimiser))
+            bar.describe(config.model if len(stages) == 1 else f"{config.model} · {stage.name}")
+            while local < steps:
+                # -- batch: the stage's own, or images of factors drawn uniformly over the grid
+                batch = draw_batch(stage, dataset, n_images, data_rng, device)
+                # -- forward and loss (the stage's objective)
+                losses = stage.loss(batch, local)
+                # -- backward and step: the main optimiser, then each extra one on its own loss
+                optimiser.zero_grad(set_to_none=True)
+                losses["loss"].backward()
+                optimiser.step()
+                if scheduler is not None:
+                    scheduler.step()
+                for extra, opt in extras:
+                    opt.zero_grad(set_to_none=True)
+                    losses[extra.name].backward()
+                    opt.step()
+                local += 1
+                step = offset + local
+                log.add(losses)
+                bar.advance()
+                # -- log
+                if step % tc.log_every == 0 or local == steps:
+                    bar.show(step, log.flush(step))
+                # -- checkpoint (also at the end of a stage, and when a signal asked to stop)
+                if step % tc.checkpoint_every == 0 or local == steps or stop.signum:
+                    log.flush(step)
+                    snapshot = capture(index, local, step, model, optimiser, scheduler, extras)
+                    runs.save_checkpoint(run_dir, {**snapshot, **rng_states(data_rng)})
+                if stop.signum and (local < steps or index < len(stages) - 1):
+                    return TrainResult(run_dir, step, True, stop.signum, model.eval(), dataset)
+    # -- finish: the model's last fit (e.g. a PCA of its codes), then the final weights
+    model.eval()
+    model.finish(dataset)
     runs.save_weights(run_dir, model)
-    return TrainResult(run_dir, step)
+    return TrainResult(run_dir, sum(plan), model=model, dataset=dataset)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; a CUDA device that is not there is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise UntwineError(
+                f"device {name!r} asked for but this machine has {count} CUDA device(s); "
+                "use --set device=auto or device=cpu"
+            )
+    return device
+
+
+def load_run_dataset(config: RunConfig) -> Any:
+    """The dataset a run config names (the twin, or the official file at ``data.path``)."""
+    from untwine.data import load_dataset
+
+    return load_dataset(config.data.name, path=config.data.path)
+
+
+def check_batch_size(tc: TrainConfig, dataset: Any) -> None:
+    if tc.batch_size > len(dataset):
+        raise UntwineError(
+            f"batch size {tc.batch_size} is larger than {dataset.name} "
+            f"({len(dataset)} images); use a smaller --batch-size"
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -108,39 +162,84 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def fill_dataset_fields(config: RunConfig, dataset: Any) -> RunConfig:
-    """Check the config against the dataset, and fill the model's ``dataset_size`` if it has one."""
-    from untwine.config import apply_overrides
-
-    if config.train.batch_size > len(dataset):
+def position(state: dict[str, Any], plan: list[int], run_dir: Path) -> tuple[int, int]:
+    """(stage index, step within it) a checkpoint resumes at; refuses a finished run."""
+    index, local = int(state.get("stage", 0)), int(state.get("stage_step", state["step"]))
+    if index >= len(plan):
+        raise UntwineError(f"{run_dir}'s checkpoint is from stage {index}; this model has fewer")
+    done = sum(plan[:index]) + local
+    if done >= sum(plan):
         raise UntwineError(
-            f"batch size {config.train.batch_size} is larger than {dataset.name} "
-            f"({len(dataset)} images); use a smaller --batch-size"
+            f"{run_dir} is already trained to step {done}; pass --steps N with N > {done} "
+            "to train it further"
         )
-    if getattr(config.model_config, "dataset_size", 1) in (None, 0):
-        return apply_overrides(config, {"model.dataset_size": len(dataset)})
-    return config
+    return index, local
 
 
 def make_optimisers(
-    model: torch.nn.Module, config: RunConfig
-) -> tuple[torch.optim.Optimizer, list[tuple[Any, torch.optim.Optimizer]]]:
-    """Adam (study defaults) over the model's parameters, minus those of its extra optimisers."""
-    tc = config.train
-    extras = [(e, e.make(list(e.params))) for e in model.extra_optimisers()]
+    model: Model, stage: Stage, tc: TrainConfig
+) -> tuple[torch.optim.Optimizer, Any, list[tuple[Any, torch.optim.Optimizer]]]:
+    """The stage's optimiser (Adam with the study defaults unless the stage gives one) over its
+    parameters minus those of its extra optimisers and of frozen parts, its lr schedule, and
+    the extra optimisers."""
+    extras = [(e, e.make(list(e.params))) for e in stage.extras]
     taken = {id(p) for e, _ in extras for p in e.params}
-    params = [p for p in model.parameters() if id(p) not in taken and p.requires_grad]
-    adam = torch.optim.Adam(params, lr=tc.lr, betas=(tc.beta1, tc.beta2), eps=tc.eps)
-    return adam, extras
+    frozen = {id(p) for name in model.frozen for p in getattr(model, name).parameters()}
+    chosen = stage.parameters() if stage.parameters is not None else model.parameters()
+    params = [p for p in chosen if id(p) not in taken | frozen and p.requires_grad]
+    if not params:
+        raise UntwineError(f"stage {stage.name!r} of {type(model).__name__} has nothing to train")
+    if stage.optimiser is not None:
+        optimiser = stage.optimiser(params, tc)
+    else:
+        optimiser = torch.optim.Adam(params, lr=tc.lr, betas=(tc.beta1, tc.beta2), eps=tc.eps)
+    scheduler = None
+    if stage.lr_lambda is not None:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, stage.lr_lambda)
+    return optimiser, scheduler, extras
 
 
-def capture(step, model, optimiser, extras, data_rng) -> dict[str, Any]:
-    """The full training state after ``step`` steps."""
+def draw_batch(
+    stage: Stage, dataset: Any, n: int, rng: np.random.RandomState, device: torch.device
+) -> Any:
+    """The next batch of a stage on ``device``: its own draw, or images of n random factors."""
+    if stage.batches is None:
+        return dataset.images(dataset.sample_factors(n, rng)).to(device, non_blocking=True)
+    return to_device(stage.batches(n, rng), device)
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Tensors of a batch (alone or in a tuple, list or dict) moved to ``device``."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def current_lr(optimiser: torch.optim.Optimizer) -> Any:
+    return lambda: optimiser.param_groups[0]["lr"]
+
+
+def capture(index, local, step, model, optimiser, scheduler, extras) -> dict[str, Any]:
+    """The training state after ``local`` steps of stage ``index`` (``step`` in all); frozen
+    parts are left out (``prepare`` loads them again)."""
     return {
         "step": step,
-        "model": model.state_dict(),
+        "stage": index,
+        "stage_step": local,
+        "model": trainable_state(model),
         "optimiser": optimiser.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else {},
         "extras": {e.name: opt.state_dict() for e, opt in extras},
+    }
+
+
+def rng_states(data_rng: np.random.RandomState) -> dict[str, Any]:
+    """Every random state a step draws from: torch (and CUDA), NumPy, Python, the batches'."""
+    return {
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "numpy_rng": runs.numpy_state(_global_numpy()),
@@ -149,19 +248,32 @@ def capture(step, model, optimiser, extras, data_rng) -> dict[str, Any]:
     }
 
 
-def restore(state, model, optimiser, extras, data_rng) -> int:
-    """Load a ``capture``d state back; returns the step it was taken at."""
-    model.load_state_dict(state["model"])
-    optimiser.load_state_dict(state["optimiser"])
-    for e, opt in extras:
-        opt.load_state_dict(state["extras"][e.name])
+def restore_model_and_rngs(
+    state: dict[str, Any], model: Model, data_rng: np.random.RandomState
+) -> None:
+    """Load a checkpoint's weights (all but frozen parts) and random states back."""
+    missing, unexpected = model.load_state_dict(state["model"], strict=False)
+    frozen = set(model.state_dict()) - set(trainable_state(model))
+    if set(missing) - frozen or unexpected:
+        raise UntwineError(
+            f"the checkpoint does not fit {type(model).__name__}: missing "
+            f"{sorted(set(missing) - frozen)[:3]}, unexpected {sorted(unexpected)[:3]}"
+        )
     torch.set_rng_state(state["torch_rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     runs.set_numpy_state(_global_numpy(), state["numpy_rng"])
     random.setstate(_as_tuples(state["python_rng"]))
     runs.set_numpy_state(data_rng, state["data_rng"])
-    return int(state["step"])
+
+
+def restore_optimisers(state: dict[str, Any], optimiser, scheduler, extras) -> None:
+    """Load the optimiser, lr schedule and extra optimisers of the stage being resumed."""
+    optimiser.load_state_dict(state["optimiser"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    for e, opt in extras:
+        opt.load_state_dict(state["extras"][e.name])
 
 
 def _global_numpy() -> np.random.RandomState:
@@ -170,51 +282,6 @@ def _global_numpy() -> np.random.RandomState:
 
 def _as_tuples(obj: Any) -> Any:
     return tuple(_as_tuples(o) for o in obj) if isinstance(obj, (list, tuple)) else obj
-
-
-class LossWindow:
-    """Loss terms of the steps since the last log row, kept on the device (no per-step sync).
-
-    ``flush`` moves them to the CPU once, stops the run on a NaN/inf naming the step and the
-    term, and appends their means, the learning rate and images/s to log.csv.
-    """
-
-    def __init__(self, run_dir: Path, step: int, n_images: int, lr: Any) -> None:
-        self.run_dir, self.start, self.n_images, self.lr = run_dir, step, n_images, lr
-        self.keys: list[str] | None = None
-        self.rows: list[torch.Tensor] = []
-        self.clock = time.perf_counter()
-
-    def add(self, losses: dict[str, torch.Tensor]) -> None:
-        if self.keys is None:
-            self.keys = list(losses)
-        elif list(losses) != self.keys:
-            raise UntwineError(f"the model's loss terms changed from {self.keys} to {list(losses)}")
-        self.rows.append(torch.stack([losses[k].detach().float().reshape(()) for k in self.keys]))
-
-    def flush(self, step: int) -> dict[str, float]:
-        if not self.rows:
-            return {}
-        values = torch.stack(self.rows).cpu()
-        bad = ~torch.isfinite(values)
-        if bad.any():
-            row, col = (int(i) for i in bad.nonzero()[0])
-            raise UntwineError(
-                f"loss term {self.keys[col]!r} is {values[row, col].item()} at step "
-                f"{self.start + row + 1}; training stopped. The last good checkpoint is in "
-                f"{self.run_dir / runs.CHECKPOINT.parent}; try a lower --lr"
-            )
-        now = time.perf_counter()
-        means = dict(zip(self.keys, values.double().mean(0).tolist(), strict=True))
-        row = {
-            "step": step,
-            **means,
-            "lr": self.lr(),
-            "images_per_s": self.n_images * len(self.rows) / max(now - self.clock, 1e-9),
-        }
-        runs.append_log(self.run_dir, row)
-        self.rows, self.start, self.clock = [], step, now
-        return row
 
 
 class StopFlag:
@@ -239,42 +306,3 @@ class StopFlag:
     def __exit__(self, *exc: Any) -> None:
         for s, handler in self._old.items():
             signal.signal(s, handler)
-
-
-class Progress:
-    """A rich progress bar: step, the latest loss terms and images/s; silent with ``quiet``."""
-
-    def __init__(self, total: int, start: int, quiet: bool, model_name: str = "") -> None:
-        self.total, self.start, self.quiet, self.name = total, start, quiet, model_name
-        self.bar: Any = None
-
-    def __enter__(self) -> Progress:
-        if not self.quiet:
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-            from rich.progress import Progress as RichProgress
-
-            self.bar = RichProgress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[terms]}"),
-            )
-            self.bar.start()
-            self.task = self.bar.add_task(
-                self.name, total=self.total, completed=self.start, terms=""
-            )
-        return self
-
-    def advance(self) -> None:
-        if self.bar is not None:
-            self.bar.advance(self.task)
-
-    def show(self, step: int, row: dict[str, float]) -> None:
-        if self.bar is not None and row:
-            terms = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("step", "lr"))
-            self.bar.update(self.task, completed=step, terms=terms.replace("images_per_s", "img/s"))
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.stop()

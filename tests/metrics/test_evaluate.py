@@ -11,15 +11,8 @@ from typer.testing import CliRunner
 from untwine.cli import app
 from untwine.errors import UntwineError
 from untwine.metrics import beta_vae_score, dci, factor_vae_score, mig, sap
-from untwine.metrics.evaluate import (
-    PRESETS,
-    STUDY,
-    evaluate,
-    flat_scores,
-    load_codes_npz,
-    resolve,
-    score_arrays,
-)
+from untwine.metrics.evaluate import evaluate, flat_scores, load_codes_npz, score_arrays
+from untwine.metrics.registry import PRESETS, STUDY, resolve
 from untwine.metrics.sampling import generate_batch_factor_code
 
 SMALL = {

@@ -9,8 +9,6 @@ from untwine.models.autoencoder import (
     IsometricAEConfig,
     SmallAutoencoder,
     SmallVAEConfig,
-    encode_numpy,
-    fit_autoencoder,
     isometry_penalty,
 )
 from untwine.models.base import MODELS
@@ -62,14 +60,25 @@ def test_penalty_is_positive_and_scale_invariant_for_a_stretching_decoder():
     assert b.item() == pytest.approx(a.item(), rel=1e-4)
 
 
-def test_fit_lowers_the_loss_and_encodes_to_numpy():
+def test_the_one_loop_lowers_the_loss_on_an_in_memory_dataset(tmp_path):
+    from untwine import runs
+    from untwine.config import make_run_config
+    from untwine.experiments.isometry import in_memory_dataset
+    from untwine.models.base import representer
+    from untwine.train import train
+
     torch.manual_seed(0)
-    x = torch.zeros(64, *SHAPE)
-    x[:, :, 10:20, 10:20] = torch.rand(64, 1, 1, 1)
-    model = SmallAutoencoder(IsometricAEConfig(), SHAPE)
-    history = fit_autoencoder(model, x, epochs=3, batch_size=32)
-    assert history[-1] < history[0]
-    codes = encode_numpy(model, x)
+    x = np.zeros((64, *SHAPE), dtype=np.float32)
+    x[:, :, 10:20, 10:20] = np.random.RandomState(0).rand(64, 1, 1, 1)
+    config = make_run_config(
+        "isoae",
+        {"train.steps": 12, "train.batch_size": 32, "train.lr": 1e-3, "train.log_every": 2,
+         "train.metrics": "none", "train.device": "cpu"},
+    )
+    result = train(config, tmp_path, quiet=True, dataset=in_memory_dataset("squares", x))
+    log = runs.read_log(tmp_path)
+    assert log[-1]["loss"] < log[0]["loss"]
+    codes = representer(result.model)(x)
     assert codes.shape == (64, 2) and codes.dtype == np.float64
 
 

@@ -32,8 +32,8 @@ def _split(model: FactorVAE):
 
 
 def test_second_batch_doubles_the_batch_and_same_batch_does_not():
-    assert _model().batch_multiplier == 2
-    assert _model(shuffle="same_batch").batch_multiplier == 1
+    assert _model().images_per_step(64) == 128
+    assert _model(shuffle="same_batch").images_per_step(64) == 64
 
 
 def test_odd_batch_with_second_batch_shuffle_raises():

@@ -9,6 +9,8 @@ against the images (both in ``untwine.metrics``). Writes a markdown table, JSON 
 from __future__ import annotations
 
 import json
+import math
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,29 +20,22 @@ import numpy as np
 import torch
 from sklearn.decomposition import FastICA
 
+from untwine import runs
+from untwine.config import make_run_config
 from untwine.data import load_dataset
+from untwine.data.base import GridDataset
+from untwine.data.factors import FactorSpace
 from untwine.errors import UntwineError
 from untwine.metrics.isometry import isometry
 from untwine.metrics.mcc import mcc
-from untwine.models.autoencoder import (
-    AEConfig,
-    IRMAEConfig,
-    IsometricAEConfig,
-    SmallAutoencoder,
-    SmallVAEConfig,
-    encode_numpy,
-    fit_autoencoder,
-)
+from untwine.models.base import model_entry, representer
 from untwine.models.spectral import SpectralICA, isometric_axis_scales
+from untwine.train import train
 from untwine.viz.figures import save, subplots
 
 METHODS = {"hlle": "HLLE", "ae": "AE", "irmae": "IRMAE", "vae": "VAE (β=0.1)", "isoae": "LI-AE"}
-AUTOENCODERS = {
-    "ae": AEConfig,
-    "irmae": IRMAEConfig,
-    "vae": SmallVAEConfig,
-    "isoae": IsometricAEConfig,
-}
+AUTOENCODERS = {"ae": "ae", "irmae": "irmae", "vae": "smallvae", "isoae": "isoae"}
+"""Experiment method -> registered model trained by the one loop."""
 
 
 @dataclass
@@ -88,28 +83,60 @@ def _scores(codes: np.ndarray, latents: np.ndarray, flat: np.ndarray, k: int) ->
     }
 
 
+def in_memory_dataset(name: str, images: np.ndarray) -> GridDataset:
+    """The sampled images as a one-factor dataset ("sample"), so the one training loop draws
+    its batches from them."""
+    space = FactorSpace.from_sizes(("sample",), (len(images),))
+    return GridDataset(name, space, images.shape[1:], lambda f: images[f[:, 0]], source="memory")
+
+
 def run_method(
-    method: str, images: np.ndarray, d: int, cfg: IsometryExperimentConfig
+    method: str,
+    images: np.ndarray,
+    d: int,
+    cfg: IsometryExperimentConfig,
+    run_dir: Path,
+    name: str = "manifold",
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """(raw codes, +ICA codes, info) of one method fitted on ``images`` (n, C, H, W)."""
+    """(raw codes, +ICA codes, info) of one method fitted on ``images`` (n, C, H, W).
+
+    Autoencoders train through ``untwine.train`` into ``run_dir`` for ``epochs`` passes' worth
+    of steps (batches drawn with replacement from the images)."""
     flat = images.reshape(len(images), -1).astype(np.float64)
     if method == "hlle":
         model = SpectralICA(d, pca_components=cfg.pca_components, random_state=cfg.seed)
         ica_codes = model.fit_transform(images)
         return model.embedding_, ica_codes, {"n_neighbors": model.n_neighbors_}
-    config = AUTOENCODERS[method](latents=max(d, AUTOENCODERS[method].latents))
-    torch.manual_seed(cfg.seed)
-    model = SmallAutoencoder(config, images.shape[1:])
-    x = torch.from_numpy(images)
-    history = fit_autoencoder(model, x, cfg.epochs, cfg.batch_size, cfg.lr, cfg.seed)
-    raw = encode_numpy(model, x)
+    steps = cfg.epochs * math.ceil(len(images) / cfg.batch_size)
+    model_name = AUTOENCODERS[method]
+    config = make_run_config(
+        model_name,
+        {"train.steps": steps, "train.batch_size": cfg.batch_size, "train.lr": cfg.lr,
+         "train.seed": cfg.seed, "train.metrics": "none", "train.log_every": steps,
+         "train.checkpoint_every": steps, "data.name": name,
+         "latents": max(d, model_entry(model_name).config_class.latents)},
+    )
+    result = train(config, run_dir, force=True, quiet=True, dataset=in_memory_dataset(name, images))
+    raw = representer(result.model, batch_size=512)(images)
     ica_codes = _ica(raw, d, cfg.seed)
     ica_codes = ica_codes * isometric_axis_scales(ica_codes, flat, cfg.metric_neighbors)
-    return raw, ica_codes, {"final_loss": history[-1], "config": asdict(config)}
+    info = {"final_loss": _final_loss(run_dir), "config": config.to_dict()["model_config"]}
+    return raw, ica_codes, info
 
 
-def run_isometry_experiment(cfg: IsometryExperimentConfig) -> dict[str, Any]:
-    """Every method on every manifold: scores, timings and the codes for the figure."""
+def _final_loss(run_dir: Path) -> float:
+    return runs.read_log(run_dir)[-1]["loss"]
+
+
+def run_isometry_experiment(
+    cfg: IsometryExperimentConfig, runs_dir: Path | None = None
+) -> dict[str, Any]:
+    """Every method on every manifold: scores, timings and the codes for the figure.
+
+    The autoencoders' run folders go to ``runs_dir`` (default: a temporary folder, removed)."""
+    if runs_dir is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return run_isometry_experiment(cfg, Path(tmp))
     torch.set_num_threads(min(2, torch.get_num_threads()))
     results: list[dict[str, Any]] = []
     codes: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
@@ -120,7 +147,8 @@ def run_isometry_experiment(cfg: IsometryExperimentConfig) -> dict[str, Any]:
         flat = images.reshape(len(images), -1).astype(np.float64)
         for method in cfg.methods:
             start = time.perf_counter()
-            raw, ica_codes, info = run_method(method, images, ds.latent_dim, cfg)
+            run_dir = runs_dir / f"{name}-{method}-s{cfg.seed}"
+            raw, ica_codes, info = run_method(method, images, ds.latent_dim, cfg, run_dir, name)
             seconds = time.perf_counter() - start
             results.append(
                 {

@@ -8,7 +8,6 @@ of them, however many times the protocol draws it.
 
 from __future__ import annotations
 
-import importlib.metadata
 import time
 import zipfile
 from collections.abc import Callable, Sequence
@@ -17,111 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from untwine._version import versions
 from untwine.data.base import FactorDataset
 from untwine.errors import UntwineError
-from untwine.metrics.beta_vae import beta_vae_score
-from untwine.metrics.dci import dci
-from untwine.metrics.factor_vae import factor_vae_score
-from untwine.metrics.irs import irs
-from untwine.metrics.mig import mig
-from untwine.metrics.modularity import modularity_explicitness
+from untwine.metrics.registry import ARRAY_LEVEL, DEFAULT_PRESET, METRICS, resolve
 from untwine.metrics.sampling import CodeCache, Represent, generate_batch_factor_code
-from untwine.metrics.sap import sap
-from untwine.metrics.unsupervised import unsupervised
 
 SAMPLE_BATCH = 16
 """Batch size of the reference's ``generate_batch_factor_code`` (it sets the draw order)."""
-
-STUDY: dict[str, dict[str, Any]] = {
-    "beta_vae": {"batch_size": 64, "num_train": 10000, "num_eval": 5000},
-    "factor_vae": {
-        "batch_size": 64,
-        "num_train": 10000,
-        "num_eval": 5000,
-        "num_variance_estimate": 10000,
-        "prune_threshold": 0.05,
-    },
-    "mig": {"num_train": 10000, "num_bins": 20},
-    "dci": {"num_train": 10000, "num_test": 5000},
-    "dci_fast": {"num_train": 10000, "num_test": 5000},
-    "sap": {"num_train": 10000, "num_test": 5000, "continuous_factors": False},
-    "modularity_explicitness": {"num_train": 10000, "num_test": 5000, "num_bins": 20},
-    "irs": {"num_train": 10000, "diff_quantile": 0.99, "num_bins": 20},
-    "unsupervised": {"num_train": 10000, "num_bins": 20},
-}
-"""disentanglement_lib's study defaults (its metric gin configs), per metric name."""
-
-METRICS = tuple(STUDY)
-DATASET_LEVEL = ("beta_vae", "factor_vae")
-ARRAY_LEVEL = tuple(m for m in METRICS if m not in DATASET_LEVEL)
-
-_FAST_ARRAYS = {"num_train": 2000, "num_test": 1000}
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "study": {name: STUDY[name] for name in METRICS if name != "dci_fast"},
-    "fast": {
-        "beta_vae": {"batch_size": 64, "num_train": 1000, "num_eval": 500},
-        "factor_vae": {
-            "batch_size": 64,
-            "num_train": 1000,
-            "num_eval": 500,
-            "num_variance_estimate": 5000,
-            "prune_threshold": 0.05,
-        },
-        **{
-            name: {**STUDY[name], **{k: v for k, v in _FAST_ARRAYS.items() if k in STUDY[name]}}
-            for name in ARRAY_LEVEL
-            if name != "dci"
-        },
-    },
-}
-"""``study``: the reference defaults, exact DCI. ``fast``: smaller samples, DCI's fast backend
-(reported as ``dci_fast``)."""
-
-
-def resolve(
-    preset: str | Sequence[str], overrides: dict[str, dict[str, Any]] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Metric name -> parameters, for a preset name or a list of metric names (study values).
-
-    ``overrides`` (metric name -> parameters) replaces single parameters of a metric.
-    """
-    if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise UntwineError(f"unknown preset {preset!r}; choose {', '.join(PRESETS)}")
-        plan = {name: dict(params) for name, params in PRESETS[preset].items()}
-    else:
-        unknown = [name for name in preset if name not in STUDY]
-        if unknown:
-            raise UntwineError(f"unknown metrics {unknown}; known: {', '.join(METRICS)}")
-        plan = {name: dict(STUDY[name]) for name in preset}
-    for name, params in (overrides or {}).items():
-        bad = set(params) - set(plan.get(name, {}))
-        if name not in plan or bad:
-            raise UntwineError(f"cannot override {name} {sorted(bad)}: not in this preset's plan")
-        plan[name].update(params)
-    return plan
-
-
-def _array_metric(name: str, params: dict[str, Any], n_jobs: int | None) -> Callable:
-    """fn(codes_train, factors_train, codes_test, factors_test) -> result dict."""
-    if name == "mig":
-        return lambda c, f, ct, ft: mig(c, f, num_bins=params["num_bins"])
-    if name in ("dci", "dci_fast"):
-        backend = "exact" if name == "dci" else "fast"
-        return lambda c, f, ct, ft: dci(c, f, ct, ft, backend=backend, n_jobs=n_jobs)
-    if name == "sap":
-        continuous = params["continuous_factors"]
-        return lambda c, f, ct, ft: sap(c, f, ct, ft, continuous_factors=continuous)
-    if name == "modularity_explicitness":
-        bins = params["num_bins"]
-        return lambda c, f, ct, ft: modularity_explicitness(c, f, ct, ft, num_bins=bins)
-    if name == "irs":
-        return lambda c, f, ct, ft: irs(
-            c, f, diff_quantile=params["diff_quantile"], num_bins=params["num_bins"]
-        )
-    if name == "unsupervised":
-        return lambda c, f, ct, ft: unsupervised(c, num_bins=params["num_bins"])
-    raise UntwineError(f"{name} needs a dataset and a representation, not arrays")
 
 
 def _timed(fn: Callable[[], dict], params: dict[str, Any]) -> dict:
@@ -130,17 +32,6 @@ def _timed(fn: Callable[[], dict], params: dict[str, Any]) -> dict:
     result["params"] = {**params, **result.get("params", {})}
     result["time_s"] = time.perf_counter() - start
     return jsonable(result)
-
-
-def versions() -> dict[str, str]:
-    """Versions of the libraries the numbers depend on."""
-    out = {}
-    for dist in ("untwine", "numpy", "scikit-learn", "scipy", "torch"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
 
 
 def jsonable(value: Any) -> Any:
@@ -159,7 +50,7 @@ def jsonable(value: Any) -> Any:
 def evaluate(
     dataset: FactorDataset,
     represent: Represent,
-    preset: str | Sequence[str] = "study",
+    preset: str | Sequence[str] = DEFAULT_PRESET,
     seed: int = 0,
     n_jobs: int | None = None,
     encode_batch_size: int = 1024,
@@ -168,10 +59,10 @@ def evaluate(
 ) -> dict:
     """Score ``represent`` on ``dataset`` with every metric of ``preset``; one JSON-ready dict.
 
-    ``preset``: ``"study"`` (disentanglement_lib's defaults, exact DCI), ``"fast"`` (smaller
-    samples, the fast DCI backend as ``dci_fast``) or a list of metric names (study
-    parameters). Each metric starts from ``RandomState(seed)``, as the reference's evaluation
-    does. The result holds ``metrics`` (name -> scores, ``params``, ``time_s``),
+    ``preset``: ``"fast"`` (the default: smaller samples, the fast DCI backend as
+    ``dci_fast``), ``"study"`` (disentanglement_lib's defaults, exact DCI) or a list of metric
+    names (study parameters). Each metric starts from ``RandomState(seed)``, as the reference's
+    evaluation does. The result holds ``metrics`` (name -> scores, ``params``, ``time_s``),
     ``images_encoded`` (distinct grid images encoded), ``images_requested`` (codes the
     reference protocol would have encoded), ``encode_time_s``, ``time_s`` and ``versions``.
     ``overrides`` changes single parameters, e.g. ``{"mig": {"num_train": 2000}}``.
@@ -183,10 +74,10 @@ def evaluate(
     start = time.perf_counter()
     results = {}
     for name, params in plan.items():
-        if name in DATASET_LEVEL:
-            score = beta_vae_score if name == "beta_vae" else factor_vae_score
+        spec = METRICS[name]
+        if spec.level == "dataset":
             results[name] = _timed(
-                lambda f=score, p=params: f(dataset, code_cache, seed, **p), params
+                lambda f=spec.score, p=params: f(dataset, code_cache, seed, **p), params
             )
         else:
             results[name] = _timed(
@@ -226,7 +117,7 @@ def _sampled_array_metric(
         codes_test, factors_test = generate_batch_factor_code(
             dataset, cache, params["num_test"], random_state, SAMPLE_BATCH
         )
-    return _array_metric(name, params, n_jobs)(codes, factors, codes_test, factors_test)
+    return METRICS[name].score(codes, factors, codes_test, factors_test, params, n_jobs)
 
 
 def score_arrays(
@@ -234,7 +125,7 @@ def score_arrays(
     factors_train: np.ndarray,
     codes_test: np.ndarray,
     factors_test: np.ndarray,
-    preset: str | Sequence[str] = "study",
+    preset: str | Sequence[str] = DEFAULT_PRESET,
     n_jobs: int | None = None,
 ) -> dict:
     """The array-level metrics of ``preset`` on given codes; BetaVAE/FactorVAE need a dataset.
@@ -253,10 +144,9 @@ def score_arrays(
         used = {**params, "num_train": len(train)}
         if "num_test" in params:
             used["num_test"] = len(test)
-        fn = _array_metric(name, params, n_jobs)
         results[name] = _timed(
-            lambda fn=fn, a=train, b=test: fn(
-                codes_train[a], factors_train[a], codes_test[b], factors_test[b]
+            lambda s=METRICS[name], p=params, a=train, b=test: s.score(
+                codes_train[a], factors_train[a], codes_test[b], factors_test[b], p, n_jobs
             ),
             used,
         )

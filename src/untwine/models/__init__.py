@@ -1,7 +1,17 @@
 """Trainable models, found by name in ``MODELS`` (importing this package fills it)."""
 
 from untwine.models import autoencoder, factorvae, vae
-from untwine.models.base import MODELS, ExtraOptimiser, Model, ModelEntry, register_model
+from untwine.models.base import (
+    MODELS,
+    ExtraOptimiser,
+    Model,
+    ModelEntry,
+    Stage,
+    build_model,
+    model_entry,
+    register_model,
+    representer,
+)
 from untwine.models.factorvae import FactorVAE, FactorVAEConfig
 from untwine.models.vae import (
     VAE,
@@ -26,9 +36,13 @@ __all__ = [
     "FactorVAEConfig",
     "Model",
     "ModelEntry",
+    "Stage",
     "VAEConfig",
     "autoencoder",
+    "build_model",
     "factorvae",
+    "model_entry",
     "register_model",
+    "representer",
     "vae",
 ]

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -172,60 +171,6 @@ class SmallAutoencoder(Model):
             total = total + cfg.isometry_weight * out["isometry"]
         out["loss"] = total
         return out
-
-
-def fit_autoencoder(
-    model: SmallAutoencoder,
-    images: torch.Tensor,
-    epochs: int,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    seed: int = 0,
-) -> list[float]:
-    """Adam on an in-memory image tensor for ``epochs`` shuffled passes; mean loss per epoch.
-
-    A minimal loop for small in-memory experiments (no run folder, no checkpoints);
-    ``untwine.train`` is the full one.
-    """
-    torch.manual_seed(seed)
-    order = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    history, step = [], 0
-    for _ in range(epochs):
-        perm = torch.randperm(len(images), generator=order)
-        total = 0.0
-        for start in range(0, len(images), batch_size):
-            batch = images[perm[start : start + batch_size]]
-            loss = model.loss(batch, step)["loss"]
-            if not torch.isfinite(loss):
-                raise UntwineError(
-                    f"{model.config.model}: loss became {loss.item()} at step {step}"
-                )
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(batch)
-            step += 1
-        history.append(total / len(images))
-    model.eval()
-    return history
-
-
-@torch.no_grad()
-def encode_numpy(
-    model: SmallAutoencoder, images: torch.Tensor, batch_size: int = 512
-) -> np.ndarray:
-    """Codes (n, latents) of images as float64 NumPy, in eval mode."""
-    model.eval()
-    return (
-        torch.cat(
-            [model.represent(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-        )
-        .double()
-        .cpu()
-        .numpy()
-    )
 
 
 def _build(config: AEConfig, image_shape: tuple[int, int, int]) -> SmallAutoencoder:

@@ -60,16 +60,20 @@ class FactorVAE(VAE):
     def __init__(self, config: FactorVAEConfig, image_shape: tuple[int, int, int]):
         super().__init__(config, image_shape, kl_regulariser)
         self.discriminator = factorvae_discriminator(config.latents)
-        self.batch_multiplier = 2 if config.shuffle == "second_batch" else 1
+        self.second_batch = config.shuffle == "second_batch"
+
+    def images_per_step(self, batch_size: int) -> int:
+        """Two batches with the paper's shuffle (the second only feeds the discriminator)."""
+        return 2 * batch_size if self.second_batch else batch_size
 
     def loss(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         """``"loss"`` = recon + KL + γ·TC on the first half of the batch (all of it with
         shuffle="same_batch"); ``"discriminator_loss"`` on detached codes of both halves."""
-        if self.batch_multiplier == 2:
+        if self.second_batch:
             if len(batch) < 2 or len(batch) % 2:
                 raise UntwineError(
                     f"factorvae with shuffle='second_batch' needs an even batch of 2 × batch_size "
-                    f"images (batch_multiplier = 2); got {len(batch)}"
+                    f"images (images_per_step); got {len(batch)}"
                 )
             x, x_other = batch.chunk(2)
         else:

@@ -7,6 +7,7 @@ the "dlib" architecture, Bernoulli reconstruction on logits. The objective is
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -172,6 +173,11 @@ class VAE(Model):
         self.encoder = Encoder(channels, config.latents, config.architecture)
         self.decoder = Decoder(channels, config.latents, config.architecture)
 
+    def prepare(self, dataset: Any) -> None:
+        """Fill a ``dataset_size`` left unset (β-TCVAE's N) from the dataset."""
+        if getattr(self.config, "dataset_size", 0) is None:
+            self.config = dataclasses.replace(self.config, dataset_size=len(dataset))
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q(z | x), each (n, D)."""
         return self.encoder(x)
@@ -240,7 +246,7 @@ def tc_regulariser(config: BetaTCVAEConfig, lat: Latents, step: int) -> tuple[to
     if config.dataset_size is None:
         raise UntwineError(
             "betatcvae needs dataset_size (N in the TC estimator): set it to len(dataset), "
-            "e.g. --set dataset_size=737280; the training loop fills it in when left unset"
+            "e.g. --set dataset_size=737280; VAE.prepare(dataset) fills it in when left unset"
         )
     tc = R.total_correlation(lat.z, lat.mu, lat.logvar, config.dataset_size, config.estimator)
     return lat.kl.sum(1).mean() + (config.beta - 1.0) * tc, {"tc": tc}
