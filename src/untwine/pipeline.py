@@ -15,10 +15,11 @@ import torch
 
 from untwine import runs
 from untwine.config import RunConfig
+from untwine.device import resolve_device
 from untwine.errors import UntwineError
 from untwine.metrics.registry import DEFAULT_PRESET
 from untwine.models.base import Model, build_model, representer
-from untwine.train import load_run_dataset, resolve_device, train
+from untwine.train import load_run_dataset, train
 
 
 @dataclass

@@ -22,6 +22,7 @@ import torch
 
 from untwine import runs
 from untwine.config import RunConfig, TrainConfig
+from untwine.device import resolve_device
 from untwine.errors import UntwineError
 from untwine.models.base import Model, Stage, build_model, trainable_state
 from untwine.trainlog import LossWindow, Progress
@@ -124,21 +125,6 @@ def train(
     model.finish(dataset)
     runs.save_weights(run_dir, model)
     return TrainResult(run_dir, sum(plan), model=model, dataset=dataset)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when available, else CPU; a CUDA device that is not there is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (device.index or 0) >= count:
-            raise UntwineError(
-                f"device {name!r} asked for but this machine has {count} CUDA device(s); "
-                "use --set device=auto or device=cpu"
-            )
-    return device
 
 
 def load_run_dataset(config: RunConfig) -> Any:
