@@ -22,7 +22,7 @@ datasets_app = typer.Typer(help="List the datasets and draw their factors.", no_
 app.add_typer(datasets_app, name="datasets")
 experiment_app = typer.Typer(help="Experiments that check a paper's claim.", no_args_is_help=True)
 app.add_typer(experiment_app, name="experiment")
-console = Console()
+console = Console(markup=False, highlight=False)  # paths like runs/[x] print as they are
 _state = {"debug": False}
 
 
@@ -54,14 +54,19 @@ def datasets_show(
     name: str = typer.Argument("dsprites", help="Dataset name (see `untwine datasets list`)."),
     out: Path = typer.Option(None, "--out", help="PNG to write (default: NAME_factors.png)."),
     data_path: Path = typer.Option(None, "--data-path", help="Official file instead of the twin."),
+    data_options: list[str] = typer.Option(
+        None, "--data-option", help="Loader option key=value (e.g. in_memory=true); repeatable."
+    ),
     seed: int = typer.Option(0, help="Seed of the base factor combination."),
 ) -> None:
     """Draw one row per factor, sweeping it over its values with the others fixed."""
     from untwine.data import load_dataset
+    from untwine.pipeline import check_seed
     from untwine.viz.gallery import factor_gallery
 
-    ds = load_dataset(name, path=data_path)
-    out = out or Path(f"{ds.name}_factors.png")
+    check_seed(seed)
+    ds = load_dataset(name, path=data_path, **parse_options(data_options))
+    out = picture_path(out, Path(f"{ds.name}_factors.png"))
     factor_gallery(ds, out, seed=seed)
     console.print(f"wrote {out}  ({ds.name}: {ds.space.describe()})")
 
@@ -71,6 +76,9 @@ def train_cmd(
     model: str = typer.Argument(None, help="Model name (see `untwine models`)."),
     data: str = typer.Option("dsprites", "--data", help="Dataset name (`untwine datasets list`)."),
     data_path: Path = typer.Option(None, "--data-path", help="Official file, not the twin."),
+    data_options: list[str] = typer.Option(
+        None, "--data-option", help="Loader option key=value (e.g. in_memory=true); repeatable."
+    ),
     steps: int = typer.Option(None, "--steps", help="Training steps (study default 300,000)."),
     batch_size: int = typer.Option(None, "--batch-size", help="Images per step (default 64)."),
     lr: float = typer.Option(None, "--lr", help="Adam learning rate (default 1e-4)."),
@@ -91,23 +99,29 @@ def train_cmd(
     from untwine.pipeline import run
 
     if resume is not None:
+        devices = [s for s in sets or [] if s.partition("=")[0].strip() in DEVICE_KEYS]
         given = {"MODEL": model, "--data-path": data_path, "--batch-size": batch_size,
-                 "--lr": lr, "--seed": seed, "--latents": latents, "--set": sets, "--out": out}
+                 "--lr": lr, "--seed": seed, "--latents": latents, "--out": out,
+                 "--set": [s for s in sets or [] if s not in devices],
+                 "--data-option": data_options}
         fixed = [name for name, value in given.items() if value] + (
             ["--data"] if data != "dsprites" else [])
         if fixed:
             raise UntwineError(
                 f"--resume continues {resume} with its own config; drop {', '.join(fixed)} "
-                "(only --steps, --metrics and --quiet may be given)"
+                "(only --steps, --metrics, --quiet and --set device=... may be given)"
             )
         config = runs.read_config(resume)
         changes = {"train.steps": steps, "train.metrics": metrics}
+        for item in devices:
+            changes["train.device"] = item.partition("=")[2].strip()
         config = apply_overrides(config, {k: v for k, v in changes.items() if v is not None})
         run_dir = resume
     else:
         if model is None:
             raise UntwineError("name a model, e.g. `untwine train betavae` (see `untwine models`)")
         options = {"data.name": data, "data.path": data_path and str(data_path.resolve()),
+                   "data.options": parse_options(data_options) or None,
                    "train.steps": steps, "train.batch_size": batch_size, "train.lr": lr,
                    "train.seed": seed, "latents": latents, "train.metrics": metrics}
         config = make_run_config(model, {k: v for k, v in options.items() if v is not None}, sets)
@@ -126,6 +140,40 @@ def train_cmd(
         console.print(f"wrote {run_dir / runs.METRICS}")
     for path in result.pictures:
         console.print(f"wrote {path}")
+
+
+DEVICE_KEYS = ("device", "train.device")
+
+
+def parse_options(items: list[str] | None) -> dict[str, object]:
+    """``--data-option key=value`` strings as keywords: true/false, integers and numbers as
+    such, anything else as text."""
+    options: dict[str, object] = {}
+    for text in items or []:
+        key, sep, value = (part.strip() for part in text.partition("="))
+        if not sep or not key.isidentifier():
+            raise UntwineError(f"--data-option expects key=value; got {text!r}")
+        options[key] = _option_value(value)
+    return options
+
+
+def _option_value(value: str) -> object:
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def picture_path(out: Path | None, default: Path) -> Path:
+    """Where a picture goes: ``--out`` (a folder gets the default name inside it) or the
+    default."""
+    if out is None:
+        return default
+    return out / default.name if out.is_dir() else out
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -147,8 +195,9 @@ def evaluate_cmd(
 ) -> None:
     """Score a trained run with the metric suite; writes RUN/metrics.json."""
     from untwine import runs
-    from untwine.pipeline import evaluate_run
+    from untwine.pipeline import check_seed, evaluate_run
 
+    check_seed(seed)
     _print_metrics(evaluate_run(run, preset, seed))
     console.print(f"wrote {run / runs.METRICS}")
 
@@ -189,11 +238,13 @@ def traverse_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the base image."),
 ) -> None:
     """Draw the latent traversal grid of a trained run (rows: latents by KL, high to low)."""
-    from untwine.pipeline import load_run
+    from untwine.pipeline import check_seed, load_run
     from untwine.viz.traversal import traversal_grid
 
+    check_seed(seed)
+    out = picture_path(out, run / "traversal.png")
     model, dataset = load_run(run)
-    path = traversal_grid(model, dataset, out or run / "traversal.png", seed=seed)
+    path = traversal_grid(model, dataset, out, seed=seed)
     console.print(f"wrote {path}")
 
 
@@ -253,5 +304,25 @@ def main() -> None:
     except UntwineError as err:
         if _state["debug"]:
             raise
-        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        _error(str(err))
         sys.exit(2)
+    except KeyboardInterrupt:
+        if _state["debug"]:
+            raise
+        _error("interrupted; files already written are kept (a run resumes with "
+               "`untwine train --resume RUN`)")
+        sys.exit(130)
+    except OSError as err:  # a read or write the library did not anticipate
+        if _state["debug"]:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        _error(f"{where}{err.strerror or err}; check the path and its permissions "
+               "(--debug shows where it happened)")
+        sys.exit(2)
+
+
+def _error(message: str) -> None:
+    """One line, ``error:`` in bold red, the message verbatim (no rich markup parsing)."""
+    from rich.text import Text
+
+    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)

@@ -56,6 +56,9 @@ class DataConfig:
 
     name: str = "dsprites"
     path: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword options of the dataset's loader or twin (``--data-option key=value``), e.g.
+    ``in_memory=True`` for shapes3d / mpi3d files, ``instance=5`` for smallNORB."""
 
 
 @dataclass

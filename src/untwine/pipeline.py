@@ -15,7 +15,7 @@ import torch
 
 from untwine import runs
 from untwine.config import RunConfig
-from untwine.device import resolve_device
+from untwine.device import device_available, resolve_device
 from untwine.errors import UntwineError
 from untwine.metrics.registry import DEFAULT_PRESET
 from untwine.models.base import Model, build_model, representer
@@ -61,11 +61,29 @@ def run(
     )
     if trained.interrupted:
         return result
-    preset = config.train.metrics
+    preset, failed = config.train.metrics, None
     if preset != "none" and result.model.has_codes:
-        result.metrics = evaluate_model(result.model, result.dataset, preset, seed)
-        runs.write_metrics(result.run_dir, result.metrics)
-    result.pictures = draw_model(result.model, result.dataset, result.run_dir, seed)
+        try:
+            result.metrics = evaluate_model(result.model, result.dataset, preset, seed)
+            result.metrics["step"] = result.step
+            runs.write_metrics(result.run_dir, result.metrics)
+        except Exception as err:  # the run is trained and saved: still draw, then report
+            failed = err
+    try:
+        result.pictures = draw_model(result.model, result.dataset, result.run_dir, seed)
+    except Exception as err:
+        raise UntwineError(
+            f"{result.run_dir} is trained and saved (step {result.step}), but drawing its "
+            f"pictures failed: {runs._short(err)}; draw them again with `untwine traverse "
+            f"{result.run_dir}`" + (f" (evaluation failed too: {runs._short(failed)})"
+                                    if failed else "")
+        ) from err
+    if failed is not None:
+        raise UntwineError(
+            f"{result.run_dir} is trained and saved (step {result.step}) and its pictures are "
+            f"drawn, but evaluation failed: {runs._short(failed)}; score it again with "
+            f"`untwine evaluate {result.run_dir}`"
+        ) from failed
     return result
 
 
@@ -77,6 +95,7 @@ def evaluate_model(
     from untwine.metrics import evaluate
     from untwine.metrics.evaluate import jsonable
 
+    check_seed(seed)
     result = evaluate(dataset, representer(model), preset=preset, seed=seed)
     extra = model.extra_metrics(dataset, seed)
     if extra:
@@ -90,6 +109,7 @@ def draw_model(model: Model, dataset: Any, run_dir: str | Path, seed: int = 0) -
     from untwine.viz.heatmap import mi_heatmap_for
     from untwine.viz.traversal import reconstruction_grid, traversal_grid
 
+    check_seed(seed)
     run_dir = Path(run_dir)
     paths = []
     if model.has_codes:
@@ -101,6 +121,12 @@ def draw_model(model: Model, dataset: Any, run_dir: str | Path, seed: int = 0) -
     return paths + model.draw(dataset, run_dir, seed)
 
 
+def check_seed(seed: int) -> None:
+    """Seeds feed NumPy's RandomState, which takes 0 … 2**32 - 1."""
+    if not 0 <= int(seed) < 2**32:
+        raise UntwineError(f"seed must be an integer in 0 … 2**32 - 1; got {seed}")
+
+
 def load_model(
     run_dir: str | Path, device: str | torch.device | None = None, dataset: Any = None
 ) -> Model:
@@ -109,19 +135,63 @@ def load_model(
     ``device`` defaults to the run's own (``auto``: CUDA when present); ``dataset`` saves loading
     the run's dataset again when the caller has it.
     """
-    from safetensors.torch import load_file
-
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir)
     if not (run_dir / runs.WEIGHTS).exists():
-        hint = " (training unfinished: resume it with `untwine train --resume`)"
+        hint = f" (training unfinished: resume it with `untwine train --resume {run_dir}`)"
         raise UntwineError(
             f"{run_dir} has no {runs.WEIGHTS}{hint if (run_dir / runs.CHECKPOINT).exists() else ''}"
         )
+    check_weights_belong(run_dir, config)
     shape = (dataset if dataset is not None else load_run_dataset(config)).image_shape
     model = build_model(config.model, config.model_config, shape)
-    model.load_state_dict(load_file(run_dir / runs.WEIGHTS))
-    return model.to(resolve_device(config.train.device) if device is None else device).eval()
+    try:
+        model.load_state_dict(runs.load_weights(run_dir))
+    except RuntimeError as err:  # missing / unexpected / resized tensors
+        raise UntwineError(
+            f"{run_dir / runs.WEIGHTS} does not fit the {config.model} on {config.data.name} "
+            f"{tuple(shape)} of its config.json ({_mismatch(err)}): the folder mixes files of "
+            "different runs; put the run's own files back, or train again into a new folder"
+        ) from err
+    return model.to(load_device(config.train.device) if device is None else device).eval()
+
+
+def load_device(name: str) -> torch.device:
+    """The device to load a trained run on: its own when this machine has it, else the best
+    one here (a run trained on CUDA is scored on the CPU of a laptop)."""
+    if name != "auto" and device_available(torch.device(name)):
+        return torch.device(name)
+    return resolve_device("auto")
+
+
+def check_weights_belong(run_dir: Path, config: RunConfig) -> None:
+    """Refuse model.safetensors written for another model or at an earlier step than the
+    checkpoint (an interrupted ``--resume --steps N`` leaves the old weights behind)."""
+    info = runs.weights_info(run_dir)
+    if info.get("model") not in (None, config.model) and info["model"] in _model_names():
+        raise UntwineError(
+            f"{run_dir / runs.WEIGHTS} holds a {info['model']} but config.json says "
+            f"{config.model}: the folder mixes files of different runs; put the run's own "
+            "files back, or train again into a new folder"
+        )
+    step, done = info.get("step"), runs.checkpoint_step(run_dir)
+    if step is not None and done is not None and done > int(step):
+        raise UntwineError(
+            f"{run_dir / runs.WEIGHTS} is from step {step}, but training went on to step "
+            f"{done} and stopped before the end; finish it with `untwine train --resume "
+            f"{run_dir}` (the weights of step {step} are not loaded, they are stale)"
+        )
+
+
+def _model_names() -> set[str]:
+    from untwine.models import MODELS
+
+    return set(MODELS)
+
+
+def _mismatch(err: RuntimeError) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return runs._short(lines[1] if len(lines) > 1 else lines[0] if lines else err)
 
 
 def load_run(run_dir: str | Path) -> tuple[Model, Any]:
@@ -136,5 +206,8 @@ def evaluate_run(run_dir: str | Path, preset: str = DEFAULT_PRESET, seed: int = 
     if not model.has_codes:
         raise UntwineError(f"{run_dir} holds a {type(model).__name__}, which has no codes to score")
     metrics = evaluate_model(model, dataset, preset, seed)
+    step = runs.weights_info(run_dir).get("step")
+    if step is not None:
+        metrics["step"] = int(step)
     runs.write_metrics(run_dir, metrics)
     return metrics

@@ -59,7 +59,7 @@ def train(
     """
     # -- configuration: device, data, model, its stages, and where a resume starts -------------
     tc, run_dir = config.train, Path(run_dir)
-    device = resolve_device(tc.device)
+    device = resolve_device(tc.device, resume=run_dir if resume else None)
     dataset = dataset if dataset is not None else load_run_dataset(config)
     check_batch_size(tc, dataset)
     seed_everything(tc.seed)
@@ -69,13 +69,31 @@ def train(
     stages = model.stages()
     plan = [stage.steps or tc.steps for stage in stages]
     data_rng = np.random.RandomState(tc.seed)
-    state = runs.load_checkpoint(run_dir) if resume else None
+    state = runs.load_checkpoint(run_dir, required=runs.CHECKPOINT_KEYS) if resume else None
     at_stage, at_step = (0, 0) if state is None else position(state, plan, run_dir)
     if state is not None:
-        restore_model_and_rngs(state, model, data_rng)
+        restore_model_and_rngs(state, model, data_rng, run_dir)
         runs.truncate_log(run_dir, sum(plan[:at_stage]) + at_step)
+        if at_stage == len(stages):  # trained to the end, but its weights were never written
+            return finish(config, run_dir, model, dataset, sum(plan))
     else:
         runs.prepare_run_dir(run_dir, force=force)
+    try:
+        return loop(config, run_dir, model, dataset, stages, plan, data_rng, device, state,
+                    at_stage, at_step, quiet)
+    except runs.WriteError as err:
+        done = runs.checkpoint_step(run_dir)
+        hint = (
+            f"the checkpoint of step {done} is intact: continue with `untwine train --resume "
+            f"{run_dir}`" if done is not None else "then run the command again"
+        )
+        raise runs.WriteError(f"{err}; {hint}") from err
+
+
+def loop(config, run_dir, model, dataset, stages, plan, data_rng, device, state, at_stage,
+         at_step, quiet) -> TrainResult:
+    """The steps of every stage from (``at_stage``, ``at_step``) on; see ``train``."""
+    tc = config.train
     runs.write_config(run_dir, config)
     n_images = model.images_per_step(tc.batch_size)
     stop = StopFlag()
@@ -120,18 +138,26 @@ def train(
                     runs.save_checkpoint(run_dir, {**snapshot, **rng_states(data_rng)})
                 if stop.signum and (local < steps or index < len(stages) - 1):
                     return TrainResult(run_dir, step, True, stop.signum, model.eval(), dataset)
-    # -- finish: the model's last fit (e.g. a PCA of its codes), then the final weights
+    return finish(config, run_dir, model, dataset, sum(plan))
+
+
+def finish(config: RunConfig, run_dir: Path, model: Model, dataset: Any, step: int) -> TrainResult:
+    """The model's last fit (e.g. a PCA of its codes), then the final weights, stamped with the
+    step they belong to."""
     model.eval()
     model.finish(dataset)
-    runs.save_weights(run_dir, model)
-    return TrainResult(run_dir, sum(plan), model=model, dataset=dataset)
+    runs.save_weights(run_dir, model, step=step, name=config.model)
+    return TrainResult(run_dir, step, model=model, dataset=dataset)
+
+
+
 
 
 def load_run_dataset(config: RunConfig) -> Any:
     """The dataset a run config names (the twin, or the official file at ``data.path``)."""
     from untwine.data import load_dataset
 
-    return load_dataset(config.data.name, path=config.data.path)
+    return load_dataset(config.data.name, path=config.data.path, **config.data.options)
 
 
 def check_batch_size(tc: TrainConfig, dataset: Any) -> None:
@@ -149,17 +175,33 @@ def seed_everything(seed: int) -> None:
 
 
 def position(state: dict[str, Any], plan: list[int], run_dir: Path) -> tuple[int, int]:
-    """(stage index, step within it) a checkpoint resumes at; refuses a finished run."""
+    """(stage index, step within it) a checkpoint resumes at; ``(len(plan), 0)`` for a
+    checkpoint at the end whose weights are missing, damaged or older (rebuilt from it);
+    refuses a finished run."""
     index, local = int(state.get("stage", 0)), int(state.get("stage_step", state["step"]))
     if index >= len(plan):
         raise UntwineError(f"{run_dir}'s checkpoint is from stage {index}; this model has fewer")
     done = sum(plan[:index]) + local
     if done >= sum(plan):
+        if done == sum(plan) and not weights_current(run_dir, done):
+            return len(plan), 0
         raise UntwineError(
             f"{run_dir} is already trained to step {done}; pass --steps N with N > {done} "
             "to train it further"
         )
     return index, local
+
+
+def weights_current(run_dir: Path, step: int) -> bool:
+    """Whether model.safetensors exists, is readable and belongs to ``step`` (files written
+    before steps were recorded count as current)."""
+    if not (run_dir / runs.WEIGHTS).exists():
+        return False
+    try:
+        recorded = runs.weights_info(run_dir).get("step")
+    except UntwineError:
+        return False
+    return recorded is None or int(recorded) == step
 
 
 def make_optimisers(
@@ -235,15 +277,20 @@ def rng_states(data_rng: np.random.RandomState) -> dict[str, Any]:
 
 
 def restore_model_and_rngs(
-    state: dict[str, Any], model: Model, data_rng: np.random.RandomState
+    state: dict[str, Any], model: Model, data_rng: np.random.RandomState, run_dir: Path = Path()
 ) -> None:
     """Load a checkpoint's weights (all but frozen parts) and random states back."""
-    missing, unexpected = model.load_state_dict(state["model"], strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state["model"], strict=False)
+    except RuntimeError as err:  # a tensor of another shape: another model or image size
+        missing, unexpected = [], [str(err).split("size mismatch for ")[-1].split(":")[0]]
     frozen = set(model.state_dict()) - set(trainable_state(model))
     if set(missing) - frozen or unexpected:
         raise UntwineError(
-            f"the checkpoint does not fit {type(model).__name__}: missing "
-            f"{sorted(set(missing) - frozen)[:3]}, unexpected {sorted(unexpected)[:3]}"
+            f"{run_dir / runs.CHECKPOINT} does not fit the {type(model).__name__} of "
+            f"{run_dir / runs.CONFIG} (missing {sorted(set(missing) - frozen)[:3]}, unexpected "
+            f"or resized {sorted(unexpected)[:3]}): the folder mixes files of different runs; "
+            "put the run's own config.json back, or train again into a new folder"
         )
     torch.set_rng_state(state["torch_rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
@@ -255,11 +302,17 @@ def restore_model_and_rngs(
 
 def restore_optimisers(state: dict[str, Any], optimiser, scheduler, extras) -> None:
     """Load the optimiser, lr schedule and extra optimisers of the stage being resumed."""
-    optimiser.load_state_dict(state["optimiser"])
-    if scheduler is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    for e, opt in extras:
-        opt.load_state_dict(state["extras"][e.name])
+    try:
+        optimiser.load_state_dict(state["optimiser"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        for e, opt in extras:
+            opt.load_state_dict(state["extras"][e.name])
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise UntwineError(
+            f"the checkpoint's optimiser state does not fit this model ({runs._short(err)}): "
+            "the folder mixes files of different runs; train again into a new folder"
+        ) from err
 
 
 def _global_numpy() -> np.random.RandomState:

@@ -18,6 +18,7 @@ Every other pair of orientation classes differs, for every shape and scale (test
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -273,8 +274,10 @@ def load_npz(path: Path) -> ArrayDataset:
     try:
         space = _npz_space(path)
         packed = _packed_images(path, len(space))
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
-        raise UntwineError(f"{path}: unreadable ({err}); expected {OFFICIAL}") from err
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
+            pickle.UnpicklingError) as err:
+        what = "not an npz archive" if isinstance(err, pickle.UnpicklingError) else err
+        raise UntwineError(f"{path}: unreadable ({what}); expected {OFFICIAL}") from err
     return ArrayDataset(
         "dsprites",
         space,

@@ -476,8 +476,8 @@ def open_images(path: str | Path, key: str = "images", in_memory: bool = False) 
             raise UntwineError(
                 f"{path}: {key!r} is compressed, so it cannot be memory-mapped; re-save it "
                 f"uncompressed (np.savez(out, {key}=np.load(path)['{key}'])) or pass "
-                "in_memory=True (load_dataset('mpi3d', path=..., in_memory=True)) to decompress "
-                "it into RAM"
+                "in_memory=True (`--data-option in_memory=true`, or load_dataset('mpi3d', "
+                "path=..., in_memory=True)) to decompress it into RAM"
             )
         with open(path, "rb") as f:
             f.seek(start)

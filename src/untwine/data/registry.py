@@ -61,10 +61,29 @@ def load_dataset(name: str, path: str | Path | None = None, **options: Any) -> G
                 f"{name} has no procedural twin; pass the official file with path= "
                 f"(--data-path): {entry.official}"
             )
-        return entry.twin(**options)
+        return entry.twin(**check_options(name, entry.twin, options, "twin"))
     if entry.loader is None:
         raise UntwineError(f"{name} has no file loader")
     path = Path(path)
     if not path.exists():
         raise UntwineError(f"{path}: no such file; {name} expects {entry.official}")
-    return entry.loader(path, **options)
+    return entry.loader(path, **check_options(name, entry.loader, options, "file loader"))
+
+
+def check_options(name: str, fn: Callable, options: dict[str, Any], what: str) -> dict[str, Any]:
+    """``options`` if ``fn`` takes them all as keywords; else a one-line error listing those it
+    takes (``--data-option key=value``)."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return options
+    taken = [n for n, p in params.items() if n != "path" and p.kind is not p.VAR_POSITIONAL]
+    unknown = sorted(set(options) - set(taken))
+    if unknown:
+        offer = f"it takes {', '.join(taken)}" if taken else "it takes none"
+        raise UntwineError(
+            f"the {name} {what} has no option {', '.join(unknown)}; {offer} "
+            "(--data-option key=value)"
+        )
+    return options

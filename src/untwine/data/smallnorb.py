@@ -171,7 +171,7 @@ def load_smallnorb(path: str | Path, instance: int | str = "spread", seed: int =
     else:
         raise UntwineError(
             f"smallnorb: instance={instance!r}; expected 'spread', 'random' or an int in "
-            f"[0, {table.shape[1]})"
+            f"[0, {table.shape[1]}) (`--data-option instance=3`)"
         )
     index_map = table[np.arange(len(space)), rank]
     meta["instance_rank"] = rank

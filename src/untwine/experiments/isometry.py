@@ -214,11 +214,12 @@ def plot_codes(
 
 def write_outputs(report: dict[str, Any], out: Path) -> dict[str, Path]:
     """isometry.md (table), isometry.json (scores, config), isometry.png (figure) in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    from untwine.files import atomic_write_text
+
     paths = {k: out / f"isometry.{k}" for k in ("md", "json", "png")}
-    paths["md"].write_text(markdown_table(report["results"]))
+    atomic_write_text(paths["md"], markdown_table(report["results"]))
     payload = {"config": report["config"], "results": report["results"]}
-    paths["json"].write_text(json.dumps(payload, indent=2))
+    atomic_write_text(paths["json"], json.dumps(payload, indent=2))
     cfg = report["config"]
     plot_codes(report["codes"], tuple(cfg["manifolds"]), tuple(cfg["methods"]), paths["png"])
     return paths
