@@ -493,8 +493,8 @@ def test_out_naming_an_unwritable_path_is_one_line(finished_run, tmp_path, capsy
 def test_train_out_naming_a_file_is_one_line(tmp_path, capsys, monkeypatch):
     blocker = tmp_path / "afile"
     blocker.write_text("x")
-    out = cli_error("train", *TINY_CLI[:1], "--data", "tinygrid", "--steps", "2", "--out",
-                    blocker, capsys=capsys, monkeypatch=monkeypatch)
+    out = cli_error("train", "tiny", "--data", "tinygrid", "--steps", "2", "--batch-size", "8",
+                    "--out", blocker, capsys=capsys, monkeypatch=monkeypatch)
     assert f"{blocker} is a file, not a folder" in out
 
 
