@@ -444,8 +444,9 @@ def cli_error(*args: str, capsys, monkeypatch) -> str:
         main()
     out = capsys.readouterr().out
     assert stopped.value.code == 2, out
-    assert out.startswith("error: ") and out.count("\n") == 1 and "Traceback" not in out, out
-    return out.strip()
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and out.endswith(errors[0] + "\n") and "Traceback" not in out, out
+    return errors[0]
 
 
 @pytest.fixture

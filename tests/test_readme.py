@@ -4,6 +4,8 @@ the commands CI reads from it are there."""
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,9 @@ def test_readme_example_runs(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     saved_models, saved_data = dict(MODELS), dict(DATASETS)
     try:
-        namespace: dict = {"__name__": "readme_example"}
+        module = types.ModuleType(f"readme_example_{index}")
+        monkeypatch.setitem(sys.modules, module.__name__, module)  # dataclasses look it up
+        namespace = module.__dict__
         exec(compile(blocks()[index], f"README block {index}", "exec"), namespace)
     finally:
         MODELS.clear()
