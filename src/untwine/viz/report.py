@@ -72,10 +72,16 @@ def score_distributions(study: Study, out: Path) -> Path | None:
     if not keys or not configs:
         return None
     colours = _model_colours(configs)
-    width = max(6.0, 0.42 * len(configs) + 2.0)
-    fig, axes = subplots(len(keys), 1, figsize=(width, 1.9 * len(keys) + 1.4), squeeze=False)
+    cols = 2 if len(configs) <= 12 and len(keys) > 1 else 1
+    rows = math.ceil(len(keys) / cols)
+    width = max(6.0, 0.42 * len(configs) + 2.0) * (0.75 if cols == 2 else 1.0)
+    fig, axes = subplots(rows, cols, figsize=(width * cols, 1.9 * rows + 1.6), squeeze=False)
     by_name = {r.name: r for r in study.runs}
-    for ax, key in zip(axes[:, 0], keys, strict=True):
+    for index, ax in enumerate(axes.flat):
+        if index >= len(keys):
+            ax.set_visible(False)
+            continue
+        key = keys[index]
         for x, config in enumerate(configs):
             values = [by_name[n].scores[key] for n in config["runs"] if key in by_name[n].scores]
             if not values:
@@ -86,14 +92,14 @@ def score_distributions(study: Study, out: Path) -> Path | None:
                        medianprops={"color": colour})
             jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else [0.0]
             ax.scatter(x + np.asarray(jitter), values, s=10, color=colour, zorder=3)
-        ax.set_ylabel(key.replace(".", "\n", 1), fontsize=8)
+        ax.set_title(key, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         ax.set_xlim(-0.6, len(configs) - 0.4)
         ax.set_xticks(range(len(configs)))
-        ax.set_xticklabels([])
-    labels = [_tick_label(c) for c in configs]
-    axes[-1, 0].set_xticklabels(labels, rotation=90, fontsize=7)
-    axes[0, 0].set_title("score per configuration (box: spread over seeds; dots: seeds)")
+        bottom = index + cols >= len(keys)
+        ax.set_xticklabels([_tick_label(c) for c in configs] if bottom else [],
+                           rotation=90, fontsize=7)
+    fig.suptitle("score per configuration (box: spread over seeds; dots: seeds)", fontsize=10)
     return save(fig, out, dpi=90)
 
 
