@@ -297,6 +297,66 @@ def experiment_isometry(
     typer.echo(f"wrote {paths['md']}, {paths['json']}, {paths['png']}")
 
 
+@app.command("sweep")
+def sweep_cmd(
+    spec: Path = typer.Argument(..., help="Sweep spec (YAML), e.g. examples/sweep_tiny.yaml."),
+    out: Path = typer.Option(..., "--out", help="Folder for the trials' run folders."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (default: local)."),
+    max_concurrent: int = typer.Option(
+        None, "--max-concurrent", help="Trials at once (local default 1: one uses every core)."),
+    cpus_per_trial: float = typer.Option(
+        None, "--cpus-per-trial", help="CPUs (= torch threads) per trial."),
+    gpus_per_trial: float = typer.Option(
+        None, "--gpus-per-trial", help="GPUs per trial (default 1 when the cluster has GPUs)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the trials and stop."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress line."),
+) -> None:
+    """Run a study on Ray: every trial an ordinary run folder under --out.
+
+    Finished trials are skipped when the sweep runs again, interrupted ones resume from their
+    checkpoint, and a failing trial is retried once, then reported, not fatal.
+    """
+    from untwine.sweep import load_spec, run_sweep, summary_rows, trial_state
+
+    plan = load_spec(spec)
+    if dry_run:
+        table = Table("trial", "state")
+        for trial in plan.trials:
+            table.add_row(trial.name, trial_state(trial, out / trial.name)[0])
+        console.print(table)
+        console.print(f"{len(plan.trials)} trials")
+        return
+    outcomes = run_sweep(plan, out, address=address, max_concurrent=max_concurrent,
+                         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                         quiet=quiet)
+    table = Table("trial", "status", "seconds", "MIG", "DCI", "error")
+    for row in summary_rows(outcomes, out):
+        table.add_row(*row)
+    console.print(table)
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    shown = min(len(outcomes), 40)
+    more = f" (table shows {shown}; all in {out / 'sweep.json'})" if shown < len(outcomes) else ""
+    console.print(f"{counts['done']} done, {counts['skipped']} skipped (finished before), "
+                  f"{counts['failed']} failed{more}. Report: untwine report {out} "
+                  f"--out {out / 'report.html'}")
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report_cmd(
+    paths: list[Path] = typer.Argument(..., help="Run folders and/or folders of runs (sweeps)."),
+    out: Path = typer.Option(Path("report.html"), "--out", help="HTML page to write."),
+    max_thumbnails: int = typer.Option(200, help="Runs whose pictures are inlined."),
+) -> None:
+    """One self-contained HTML page over many runs, plus report.csv and report.json."""
+    from untwine.viz.report import write_report
+
+    written = write_report(paths, out, max_thumbnails=max_thumbnails)
+    console.print(f"wrote {written['html']} ({written['csv'].name}, {written['json'].name} "
+                  "beside it)")
+
+
 def main() -> None:
     """Console entry point: user errors become one line (full traceback with --debug)."""
     try:
