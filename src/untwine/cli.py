@@ -281,19 +281,37 @@ def experiment_isometry(
     samples: int = typer.Option(2000, help="Points per manifold (HLLE is O(N²) in memory)."),
     epochs: int = typer.Option(15, help="Autoencoder training epochs."),
     seed: int = typer.Option(0, help="Seed of the latents, nets and ICA."),
+    seeds: str = typer.Option("", help="Comma-separated seeds (e.g. 0,1,2): mean ± std table."),
+    manifolds: str = typer.Option(
+        "", help="Comma-separated manifolds (default blob2d,blob3d,blob2dwarped; scenes: "
+        "scene2d,scene3d,scenewarped)."
+    ),
 ) -> None:
-    """Hessian LLE + ICA vs AE, IRMAE, VAE and the local-isometry AE on blob manifolds."""
+    """Hessian LLE + ICA vs AE, IRMAE, VAE and the local-isometry AE on image manifolds."""
     from untwine.experiments.isometry import (
         IsometryExperimentConfig,
         markdown_table,
         run_isometry_experiment,
+        run_seeds,
+        summary_table,
         write_outputs,
     )
 
-    cfg = IsometryExperimentConfig(n_samples=samples, epochs=epochs, seed=seed)
-    report = run_isometry_experiment(cfg)
+    options: dict = {"n_samples": samples, "epochs": epochs, "seed": seed}
+    if manifolds:
+        options["manifolds"] = tuple(m.strip() for m in manifolds.split(",") if m.strip())
+    cfg = IsometryExperimentConfig(**options)
+    if seeds:
+        try:
+            seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
+        except ValueError as err:
+            raise UntwineError(f"--seeds must be comma-separated integers; got {seeds!r}") from err
+        report = run_seeds(cfg, seed_list)
+        typer.echo(summary_table(report["results"]))
+    else:
+        report = run_isometry_experiment(cfg)
+        typer.echo(markdown_table(report["results"]))
     paths = write_outputs(report, out)
-    typer.echo(markdown_table(report["results"]))
     typer.echo(f"wrote {paths['md']}, {paths['json']}, {paths['png']}")
 
 

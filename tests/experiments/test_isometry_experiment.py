@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from untwine.errors import UntwineError
@@ -7,6 +8,8 @@ from untwine.experiments.isometry import (
     IsometryExperimentConfig,
     markdown_table,
     run_isometry_experiment,
+    run_seeds,
+    summary_table,
     write_outputs,
 )
 
@@ -54,3 +57,13 @@ def test_outputs_are_written(tiny_report, tmp_path):
 def test_bad_experiment_configs_are_refused(field, value, message):
     with pytest.raises(UntwineError, match=message):
         IsometryExperimentConfig(**{field: value})
+
+
+def test_seeds_give_a_mean_and_std_table(tmp_path):
+    cfg = IsometryExperimentConfig(manifolds=("blob2d",), methods=("hlle",), n_samples=300)
+    report = run_seeds(cfg, (0, 1))
+    assert [r["seed"] for r in report["results"]] == [0, 1]
+    table = summary_table(report["results"])
+    mean = np.mean([r["ica"]["mcc"] for r in report["results"]])
+    assert "| blob2d | HLLE | 2 | " in table and f"{mean:.3f} ± " in table
+    assert write_outputs(report, tmp_path)["md"].read_text().startswith(table)

@@ -5,7 +5,14 @@ import torch
 from untwine.data import load_dataset
 from untwine.errors import UntwineError
 from untwine.metrics import mcc
-from untwine.models.spectral import SpectralICA, default_neighbors, min_neighbors
+from untwine.metrics.isometry import isometry
+from untwine.models.spectral import (
+    SpectralICA,
+    candidate_neighbors,
+    default_neighbors,
+    isometric_fit,
+    min_neighbors,
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +80,33 @@ def test_represent_modes_agree_because_the_embedding_is_deterministic(blob2d_fit
     assert torch.equal(model.represent(x, mode="sampled"), model.represent(x))
     with pytest.raises(UntwineError, match="mode"):
         model.represent(x, mode="median")
+
+
+def test_auto_neighbours_avoid_a_folded_embedding_without_labels():
+    # blob3d, 500 points, seed 4: k = 10 folds the embedding (MCC 0.34, LI 0.64).
+    ds = load_dataset("blob3d")
+    z = ds.sample_latents(500, np.random.RandomState(4))
+    x = ds.render_latents(z)
+    folded = SpectralICA(3, n_neighbors=10, random_state=4).fit(x)
+    auto = SpectralICA(3, random_state=4)
+    codes = auto.fit_transform(x)
+    assert folded.isometry_score_ < 0.8
+    assert set(auto.neighbor_scores_) == set(candidate_neighbors(3, 500)) == {16, 24, 32}
+    assert auto.isometry_score_ == max(auto.neighbor_scores_.values()) > 0.95
+    assert mcc(codes, z)["mcc"] > 0.97
+
+
+def test_isometric_fit_score_equals_the_metric_on_scaled_codes():
+    rng = np.random.RandomState(0)
+    z = rng.uniform(size=(300, 2))
+    rotation = np.linalg.qr(rng.normal(size=(5, 5)))[0]
+    data = np.concatenate([z, np.zeros((300, 3))], axis=1) @ rotation
+    codes = z * [2.0, 0.5]
+    scales, score = isometric_fit(codes, data)
+    np.testing.assert_allclose(scales, [0.5, 2.0], rtol=1e-6)
+    assert score == pytest.approx(isometry(codes * scales, data)["isometry"]) == pytest.approx(1.0)
+
+
+def test_bad_neighbour_option_is_refused():
+    with pytest.raises(UntwineError, match="'auto'"):
+        SpectralICA(2, n_neighbors="best").fit(np.random.RandomState(0).normal(size=(50, 4)))

@@ -20,7 +20,7 @@ from untwine.data.registry import register_twin
 from untwine.errors import UntwineError
 
 ParamRender = Callable[[np.ndarray], np.ndarray]
-"""Blob parameters (n, K) -> float32 images (n, 1, H, W)."""
+"""Render parameters (n, K) -> float32 images (n, C, H, W)."""
 
 _TABLE_STEPS = 1024
 
@@ -37,19 +37,27 @@ def render_blobs(
 
 
 def _arc_length_table(
-    render: ParamRender, base: np.ndarray, k: int, lo: float, hi: float
+    render: ParamRender,
+    base: np.ndarray,
+    k: int,
+    lo: float,
+    hi: float,
+    steps: int = _TABLE_STEPS,
+    eps: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Parameter k on a fine grid in [lo, hi] and the image-space arc length up to each point.
+    """Parameter k on a grid of ``steps`` in [lo, hi] and the image-space arc length to each.
 
-    Speed ‖∂x/∂p_k‖ is measured by central differences at ``base`` (the other parameters fixed).
+    Speed ‖∂x/∂p_k‖ is measured by central differences of half-width ``eps`` (default
+    (hi − lo)·1e-3) at ``base`` (the other parameters fixed). Renderers with hard, supersampled
+    edges need eps about half the grid spacing, so the difference spans many subpixel samples.
     """
-    p = np.linspace(lo, hi, _TABLE_STEPS)
-    eps = (hi - lo) * 1e-3
-    params = np.repeat(base[None], _TABLE_STEPS, axis=0)
+    p = np.linspace(lo, hi, steps)
+    eps = (hi - lo) * 1e-3 if eps is None else eps
+    params = np.repeat(base[None], steps, axis=0)
     up, down = params.copy(), params.copy()
     up[:, k], down[:, k] = p + eps, p - eps
     diff = (render(up).astype(np.float64) - render(down).astype(np.float64)) / (2 * eps)
-    speed = np.sqrt((diff.reshape(_TABLE_STEPS, -1) ** 2).sum(axis=1))
+    speed = np.sqrt((diff.reshape(steps, -1) ** 2).sum(axis=1))
     arc = np.concatenate([[0.0], np.cumsum(0.5 * (speed[1:] + speed[:-1]) * np.diff(p))])
     return p, arc
 
@@ -72,6 +80,7 @@ class ManifoldDataset(GridDataset):
         size: int,
         steps: int,
         info: dict[str, Any] | None = None,
+        channels: int = 1,
     ) -> None:
         if steps < 2:
             raise UntwineError(f"{name}: steps must be >= 2 (grid points per factor); got {steps}")
@@ -80,7 +89,7 @@ class ManifoldDataset(GridDataset):
         self._render_params = render_params
         values = [np.linspace(0.0, r, steps) for r in self.latent_ranges]
         space = FactorSpace.from_sizes(names, [steps] * len(names), values)
-        super().__init__(name, space, (1, size, size), self._render_classes, "twin", info)
+        super().__init__(name, space, (channels, size, size), self._render_classes, "twin", info)
 
     def _render_classes(self, factors: np.ndarray) -> np.ndarray:
         return self.render_latents(self.space.factor_values(factors))
@@ -96,7 +105,7 @@ class ManifoldDataset(GridDataset):
         return rng.uniform(size=(n, self.latent_dim)) * self.latent_ranges[None]
 
     def render_latents(self, latents: np.ndarray) -> np.ndarray:
-        """Continuous latents (n, K) -> float32 images (n, 1, H, W) in [0, 1], exactly."""
+        """Continuous latents (n, K) -> float32 images (n, C, H, W) in [0, 1], exactly."""
         z = np.asarray(latents, dtype=np.float64)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise UntwineError(f"{self.name}: latents must have shape (n, {self.latent_dim})")
@@ -120,31 +129,33 @@ def latent_metric(dataset: ManifoldDataset, latents: np.ndarray, eps: float = 1e
     return np.einsum("npk,npl->nkl", jac, jac)
 
 
-def _isometric_blob(
+def isometric_manifold(
     name: str,
     names: Sequence[str],
     bounds: Sequence[tuple[float, float]],
     base: Sequence[float],
-    size: int,
+    render: ParamRender,
+    image_shape: tuple[int, int, int],
     steps: int,
     warp: Callable[[np.ndarray], np.ndarray] | None = None,
     info: dict[str, Any] | None = None,
+    table_steps: int = _TABLE_STEPS,
+    table_eps: Sequence[float] | None = None,
 ) -> ManifoldDataset:
-    """Blob manifold whose latent k moves parameter k at constant image-space speed.
+    """Manifold whose latent k moves render parameter k at constant image-space speed.
 
-    Latent units: the first factor's image-space arc length is 1, so every latent's box side is
-    its arc length relative to the first. ``warp`` (on [0, 1]) is applied to latent 0 first.
+    ``render`` takes the first len(names) parameters (n, K). Each parameter gets an arc-length
+    table at ``base`` (the others fixed); latent units make the first factor's arc length 1,
+    so every latent's box side is its arc length relative to the first. ``warp`` (on [0, 1])
+    is applied to latent 0 first (the non-isometric controls); ``table_eps`` are the per-factor
+    difference half-widths of the tables (see ``_arc_length_table``). The map is exactly isometric
+    only where each factor's speed does not depend on the others and their image-space
+    directions are orthogonal; ``latent_metric`` measures how close a manifold comes.
     """
-    free = list(names)
-    fixed = np.asarray(base, dtype=np.float64)
-
-    def render(params: np.ndarray) -> np.ndarray:
-        full = np.repeat(fixed[None], len(params), axis=0)
-        full[:, : params.shape[1]] = params
-        return render_blobs(full[:, 0], full[:, 1], full[:, 2], size)
-
+    start = np.asarray(base, dtype=np.float64)
+    eps = [None] * len(bounds) if table_eps is None else list(table_eps)
     tables = [
-        _arc_length_table(render, fixed[: len(free)], k, lo, hi)
+        _arc_length_table(render, start, k, lo, hi, table_steps, eps[k])
         for k, (lo, hi) in enumerate(bounds)
     ]
     unit = tables[0][1][-1]
@@ -159,7 +170,31 @@ def _isometric_blob(
         )
 
     meta = {"bounds": [list(b) for b in bounds], "arc_length_unit": float(unit), **(info or {})}
-    return ManifoldDataset(name, free, ranges, to_params, render, size, steps, meta)
+    channels, size = image_shape[0], image_shape[1]
+    return ManifoldDataset(name, names, ranges, to_params, render, size, steps, meta, channels)
+
+
+def _isometric_blob(
+    name: str,
+    names: Sequence[str],
+    bounds: Sequence[tuple[float, float]],
+    base: Sequence[float],
+    size: int,
+    steps: int,
+    warp: Callable[[np.ndarray], np.ndarray] | None = None,
+    info: dict[str, Any] | None = None,
+) -> ManifoldDataset:
+    """Blob manifold (x, y, width) with the parameters after len(names) fixed at ``base``."""
+    fixed = np.asarray(base, dtype=np.float64)
+
+    def render(params: np.ndarray) -> np.ndarray:
+        full = np.repeat(fixed[None], len(params), axis=0)
+        full[:, : params.shape[1]] = params
+        return render_blobs(full[:, 0], full[:, 1], full[:, 2], size)
+
+    return isometric_manifold(
+        name, names, bounds, fixed[: len(names)], render, (1, size, size), steps, warp, info
+    )
 
 
 def _position_bounds(size: int, width: float) -> tuple[float, float]:

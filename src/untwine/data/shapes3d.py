@@ -52,12 +52,18 @@ def hue_to_rgb(hues: np.ndarray) -> np.ndarray:
     return np.array([colorsys.hsv_to_rgb(float(h), 1.0, 1.0) for h in hues], dtype=np.float32)
 
 
-def _camera_rays(azimuth_deg: float) -> tuple[np.ndarray, np.ndarray]:
+def _camera_rays(
+    azimuth_deg: float,
+    elevation_deg: float = _ELEVATION,
+    size: int = IMAGE_SIZE,
+    supersample: int = _SUPERSAMPLE,
+) -> tuple[np.ndarray, np.ndarray]:
     """Camera origin (3,) and unit ray directions (H * W * s * s, 3) for one azimuth.
 
     Azimuths ±a and the pixel grid are exactly symmetric, so views ±a are exact mirror images.
+    Elevation, image size and supersampling default to the twin's (the scene manifolds vary them).
     """
-    az, el = np.radians(np.round(azimuth_deg, 9)), np.radians(_ELEVATION)
+    az, el = np.radians(np.round(azimuth_deg, 9)), np.radians(elevation_deg)
     eye = _TARGET + _DISTANCE * np.array(
         [np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)]
     )
@@ -65,7 +71,7 @@ def _camera_rays(azimuth_deg: float) -> tuple[np.ndarray, np.ndarray]:
     right = np.cross(forward, [0.0, 1.0, 0.0])
     right /= np.linalg.norm(right)
     up = np.cross(right, forward)
-    half = (np.arange(IMAGE_SIZE * _SUPERSAMPLE // 2) + 0.5) / (IMAGE_SIZE * _SUPERSAMPLE)
+    half = (np.arange(size * supersample // 2) + 0.5) / (size * supersample)
     grid = np.concatenate([-half[::-1], half]) * 2 * np.tan(np.radians(_FOV) / 2)
     v, u = np.meshgrid(-grid, grid, indexing="ij")
     d = forward + u[..., None] * right + v[..., None] * up
@@ -151,19 +157,21 @@ def _bounding_hit(o: np.ndarray, d: np.ndarray) -> np.ndarray:
     return (disc >= 0) & (np.sqrt(np.maximum(disc, 0.0)) - b > 0)
 
 
-def _light_directions() -> np.ndarray:
-    """Directions to points of a small disc light around ``_LIGHT`` (soft shadows)."""
-    a = np.cross(_LIGHT, [0.0, 0.0, 1.0])
+def _light_directions(light: np.ndarray = _LIGHT) -> np.ndarray:
+    """Directions to points of a small disc light around ``light`` (soft shadows)."""
+    a = np.cross(light, [0.0, 0.0, 1.0])
     a /= np.linalg.norm(a)
-    b = np.cross(_LIGHT, a)
+    b = np.cross(light, a)
     ang = 2 * np.pi * (np.arange(_LIGHT_SAMPLES) + 0.5) / _LIGHT_SAMPLES
     rad = _LIGHT_SPREAD * np.sqrt((np.arange(_LIGHT_SAMPLES) % 2 + 0.5) / 2)
-    dirs = _LIGHT + rad[:, None] * (np.cos(ang)[:, None] * a + np.sin(ang)[:, None] * b)
+    dirs = light + rad[:, None] * (np.cos(ang)[:, None] * a + np.sin(ang)[:, None] * b)
     return dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
 
 
-def _lambert(normal: np.ndarray, visibility: np.ndarray | float = 1.0) -> np.ndarray:
-    return _AMBIENT + _DIFFUSE * visibility * np.clip(normal @ _LIGHT, 0.0, None)
+def _lambert(
+    normal: np.ndarray, visibility: np.ndarray | float = 1.0, light: np.ndarray = _LIGHT
+) -> np.ndarray:
+    return _AMBIENT + _DIFFUSE * visibility * np.clip(normal @ light, 0.0, None)
 
 
 def _room_hit(eye: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import json
 import math
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,42 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_seeds(cfg: IsometryExperimentConfig, seeds: tuple[int, ...]) -> dict[str, Any]:
+    """The experiment once per seed (latents, nets and ICA all reseeded); rows carry ``seed``.
+
+    The codes kept for the figure are the first seed's."""
+    if not seeds:
+        raise UntwineError("seeds must name at least one seed")
+    results, codes = [], None
+    for seed in seeds:
+        report = run_isometry_experiment(replace(cfg, seed=seed))
+        results += [{**r, "seed": seed} for r in report["results"]]
+        codes = report["codes"] if codes is None else codes
+    return {"config": {**asdict(cfg), "seeds": list(seeds)}, "results": results, "codes": codes}
+
+
+def summary_table(results: list[dict[str, Any]]) -> str:
+    """MCC / LI as mean ± std over seeds: one row per manifold × method."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["manifold"], r["method"]), []).append(r)
+
+    def cell(rows: list[dict[str, Any]], kind: str, key: str) -> str:
+        v = np.array([r[kind][key] for r in rows])
+        return f"{v.mean():.3f} ± {v.std():.3f}"
+
+    lines = [
+        "| manifold | method | seeds | MCC | MCC +ICA | LI | LI +ICA |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (manifold, method), rows in groups.items():
+        lines.append(
+            f"| {manifold} | {METHODS[method]} | {len(rows)} | {cell(rows, 'raw', 'mcc')} | "
+            f"{cell(rows, 'ica', 'mcc')} | {cell(rows, 'raw', 'li')} | {cell(rows, 'ica', 'li')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def plot_codes(
     codes: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]],
     manifolds: tuple[str, ...],
@@ -213,11 +249,15 @@ def plot_codes(
 
 
 def write_outputs(report: dict[str, Any], out: Path) -> dict[str, Path]:
-    """isometry.md (table), isometry.json (scores, config), isometry.png (figure) in ``out``."""
+    """isometry.md (table; mean ± std first for ``run_seeds``), isometry.json (scores, config),
+    isometry.png (figure) in ``out``."""
     from untwine.files import atomic_write_text
 
     paths = {k: out / f"isometry.{k}" for k in ("md", "json", "png")}
-    atomic_write_text(paths["md"], markdown_table(report["results"]))
+    table = markdown_table(report["results"])
+    if "seeds" in report["config"]:
+        table = summary_table(report["results"]) + "\n" + table
+    atomic_write_text(paths["md"], table)
     payload = {"config": report["config"], "results": report["results"]}
     atomic_write_text(paths["json"], json.dumps(payload, indent=2))
     cfg = report["config"]
