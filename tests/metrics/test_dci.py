@@ -145,3 +145,22 @@ def test_physical_factor_values_are_refused_before_any_fitting():
     values = np.linspace(0.5, 1.0, 40)[:, None]
     with pytest.raises(UntwineError, match="class"):
         dci(codes[:30], values[:30], codes[30:], values[30:])
+
+
+@pytest.mark.parametrize("kind", ["rotated", "random"])
+def test_exact_backend_matches_sklearns_classifier(kind):
+    ctr, ftr = _codes(kind, 800, 0)
+    cte, fte = _codes(kind, 400, 1)
+    ours = dci(ctr, ftr, cte, fte, backend="exact", n_jobs=2)
+    theirs = dci(ctr, ftr, cte, fte, backend="sklearn", n_jobs=1)
+    for key in ("informativeness_train", "informativeness_test", "disentanglement", "completeness"):
+        assert abs(ours[key] - theirs[key]) <= 1e-12, (key, ours[key], theirs[key])
+
+
+def test_exact_backend_stays_within_tolerance_on_tied_codes():
+    ctr, ftr = _codes("identity", 600, 0)
+    cte, fte = _codes("identity", 300, 1)
+    ours = dci(ctr, ftr, cte, fte, backend="exact", n_jobs=1)
+    theirs = dci(ctr, ftr, cte, fte, backend="sklearn", n_jobs=1)
+    for key in ("informativeness_test", "disentanglement", "completeness"):
+        assert abs(ours[key] - theirs[key]) <= 0.005, (key, ours[key], theirs[key])

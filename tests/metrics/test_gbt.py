@@ -1,0 +1,45 @@
+"""The presorted gradient boosting engine against scikit-learn's GradientBoostingClassifier."""
+
+import numpy as np
+import pytest
+from sklearn.ensemble import GradientBoostingClassifier
+
+from untwine.errors import UntwineError
+from untwine.metrics.gbt import ExactGradientBoosting
+
+
+def _codes(num_classes, n=600, d=5, seed=0):
+    rs = np.random.RandomState(seed)
+    y = rs.randint(num_classes, size=n)
+    x = np.outer(y, rs.randn(d)) / num_classes + 0.3 * rs.randn(n, d)
+    return x, y
+
+
+@pytest.mark.parametrize("num_classes", [2, 5])
+def test_trees_leaf_values_and_importances_equal_sklearn_bit_for_bit(num_classes):
+    x, y = _codes(num_classes)
+    theirs = GradientBoostingClassifier(n_estimators=15, random_state=0).fit(x, y)
+    ours = ExactGradientBoosting(n_estimators=15, random_state=0).fit(x, y)
+    for stage in range(15):
+        for k in range(theirs.estimators_.shape[1]):
+            tree = theirs.estimators_[stage, k].tree_
+            m = tree.node_count
+            assert ours.node_count_[stage, k] == m
+            np.testing.assert_array_equal(ours._feature[stage, k, :m], tree.feature)
+            np.testing.assert_array_equal(ours._threshold[stage, k, :m], tree.threshold)
+            leaves = tree.children_left < 0
+            np.testing.assert_array_equal(
+                ours._value[stage, k, :m][leaves], tree.value[:, 0, 0][leaves]
+            )
+    np.testing.assert_array_equal(ours.feature_importances_, theirs.feature_importances_)
+    x_test, _ = _codes(num_classes, n=200, seed=1)
+    np.testing.assert_array_equal(
+        ours.decision_function(x_test), theirs.decision_function(x_test).reshape(len(x_test), -1)
+    )
+    np.testing.assert_array_equal(ours.predict(x_test), theirs.predict(x_test))
+    np.testing.assert_array_equal(ours.predict_train(), theirs.predict(x))
+
+
+def test_one_class_is_refused():
+    with pytest.raises(UntwineError, match="two classes"):
+        ExactGradientBoosting().fit(np.ones((5, 2)), np.zeros(5))
