@@ -123,3 +123,115 @@ def test_schedule_judges_a_still_growing_dim_after_max_windows():
     )
     _simulate(s, informative=1, steps=11, rise=100)  # d_1 still growing at step 10
     assert s.switch_step.tolist() == [0, 10]  # kept after 2 windows although still growing
+
+
+# -- the model ---------------------------------------------------------------------------------
+
+
+def _model(**fields):
+    from untwine.models.dotvae import DOTVAE, DOTVAEConfig
+
+    torch.manual_seed(0)
+    fields = {"latents": 4, "entangled": 3, **fields}
+    return DOTVAE(DOTVAEConfig(**fields), (1, 64, 64))
+
+
+def _batch(n=8):
+    g = torch.Generator().manual_seed(1)
+    return (torch.rand(n, 1, 64, 64, generator=g) > 0.7).float()
+
+
+def test_pretraining_is_a_plain_vae_on_z_with_every_d_dim_off():
+    model = _model(pretrain_steps=5, adv_weight=1.0)
+    out = model.loss(_batch(), 0)
+    assert out["kl_d"].item() == 0.0 and out["switched_on"].item() == 0
+    assert out["consistency"].item() == 0.0 and out["generator"].item() == 0.0
+    assert out["loss"].item() == pytest.approx((out["recon"] + out["kl_z"]).item(), rel=1e-6)
+    # switched-off d dims do not reach the decoder
+    code = torch.randn(2, 7)
+    moved = code.clone()
+    moved[:, :4] += 5.0
+    assert torch.equal(model.decode(code), model.decode(moved))
+
+
+def test_loss_adds_beta_kl_z_masked_kl_d_consistency_and_gan_terms():
+    model = _model(pretrain_steps=0, beta_start=2.0, consistency_weight=3.0, adv_weight=0.5)
+    model.schedule.mask.copy_(torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    out = model.loss(_batch(), 0)
+    hand = (
+        out["recon"]
+        + 2.0 * out["kl_z"]
+        + out["kl_d"]
+        + 3.0 * out["consistency"]
+        + 0.5 * out["generator"]
+    )
+    assert out["loss"].item() == pytest.approx(hand.item(), rel=1e-6)
+    assert out["switched_on"].item() == 2
+    assert out["consistency"].item() > 0 and out["generator"].item() > 0
+    assert out["discriminator_loss"].requires_grad
+
+
+def test_beta_rises_linearly_after_pretraining():
+    model = _model(pretrain_steps=10, beta_start=1.0, beta_end=5.0, beta_ramp_steps=20)
+    assert [model.beta(t) for t in (0, 10, 20, 30, 99)] == pytest.approx([1, 1, 3, 5, 5])
+
+
+def test_sleep_step_resamples_one_switched_on_dim_and_asks_for_the_whole_code():
+    model = _model(pretrain_steps=0, adv_weight=0.0)
+    mask = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    model.schedule.mask.copy_(mask)
+    mu = torch.randn(6, 7)
+    torch.manual_seed(3)
+    consistency, generator, fake = model.sleep_terms(mu, mask)
+    torch.manual_seed(3)
+    dims = torch.tensor([1, 3])[torch.randint(2, (6,))]
+    code = I.intervene(mu * torch.cat([mask, torch.ones(3)]), dims, torch.randn(6), "set")
+    mu_hat, _ = model.encode(torch.sigmoid(model.decode(code)))
+    kept = [1, 3, 4, 5, 6]
+    hand = (mu_hat[:, kept] - code[:, kept]).square().sum(1).mean()
+    assert consistency.item() == pytest.approx(hand.item(), rel=1e-5)
+    assert generator.item() == 0.0 and fake.shape == (6, 1, 64, 64)
+
+
+def test_representation_is_d_with_switched_off_dims_zeroed():
+    model = _model(pretrain_steps=0)
+    model.schedule.mask.copy_(torch.tensor([1.0, 0.0, 1.0, 0.0]))
+    codes = model.represent(_batch(3))
+    assert codes.shape == (3, 4)
+    assert codes[:, 1].abs().sum() == 0 and codes[:, 3].abs().sum() == 0
+    assert model.decode_images(codes).shape == (3, 1, 64, 64)
+    assert _model(codes="all").represent(_batch(3)).shape == (3, 7)
+
+
+def test_extra_metrics_count_kept_dims_that_carry_information():
+    model = _model(pretrain_steps=0, active_kl=0.1)
+    s = model.schedule
+    s.mask.copy_(torch.tensor([1.0, 1.0, 1.0, 0.0]))
+    s.kl.copy_(torch.tensor([2.0, 0.5, 0.05, 0.0]))
+    s.switch_step.copy_(torch.tensor([0, 40, 90, -1]))
+    metrics = model.extra_metrics(None, 0)
+    assert metrics["discovered_factors"] == 2
+    assert metrics["switch_steps"] == [0, 40, 90, -1]
+    assert model.active_latents().tolist() == [True, True, False, False]
+
+
+@pytest.mark.parametrize("data", ["dsprites", "shapes3d", "mpi3d"])
+def test_trains_a_few_steps_on_every_conv_twin(tmp_path, data):
+    from seedvae_helpers import tiny_run_config
+
+    from untwine import runs
+    from untwine.train import train
+
+    sets = ("pretrain_steps=1", "window=1")
+    train(tiny_run_config("dotvae", 3, data, sets), tmp_path, quiet=True)
+    rows = runs.read_log(tmp_path)
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert rows[0]["switched_on"] == 0 and rows[1]["switched_on"] == 1
+    assert all(math.isfinite(r["loss"]) for r in rows)
+
+
+def test_resume_is_bit_exact_across_schedule_changes(tmp_path):
+    from seedvae_helpers import assert_resume_is_bit_exact
+
+    sets = ("pretrain_steps=2", "window=1", "active_kl=0", "max_windows=1")
+    assert_resume_is_bit_exact(tmp_path, "dotvae", sets)

@@ -90,3 +90,84 @@ def test_prototype_loss_is_smallest_when_each_latent_moves_the_image_its_own_way
     own, same, near = (_episode_loss(w) for w in (own_direction, shared, mixed))
     assert own < near < same
     assert same > 0.5 * math.log(2)  # two indistinguishable classes: at least ~ half log 2
+
+
+# -- the model ---------------------------------------------------------------------------------
+
+
+def _model(**fields):
+    from untwine.models.protovae import ProtoVAE, ProtoVAEConfig
+
+    torch.manual_seed(0)
+    return ProtoVAE(ProtoVAEConfig(**fields), (1, 64, 64))
+
+
+def _batch(n=8):
+    g = torch.Generator().manual_seed(1)
+    return (torch.rand(n, 1, 64, 64, generator=g) > 0.7).float()
+
+
+def test_loss_is_recon_plus_beta_kl_plus_weighted_prototype_and_isometry_terms():
+    model = _model(beta=2.0, proto_weight=3.0, iso_weight=5.0, active_kl=0.0)
+    model.latent_kl.fill_(1.0)  # every latent active
+    out = model.loss(_batch(), 0)
+    hand = out["recon"] + 2.0 * out["kl"] + 3.0 * out["proto"] + 5.0 * out["iso"]
+    assert out["loss"].item() == pytest.approx(hand.item(), rel=1e-6)
+    assert out["proto"].item() > 0 and out["iso"].item() > 0
+    assert out["active_latents"].item() == 10
+
+
+def test_prototype_loss_trains_the_prototypical_net_decoder_and_encoder():
+    model = _model(active_kl=0.0)
+    model.latent_kl.fill_(1.0)
+    out = model.loss(_batch(), 0)
+    (out["loss"] - out["recon"] - 4.0 * out["kl"]).backward()  # only the prototype/iso part
+    for part in (model.prototypes, model.decoder, model.encoder):
+        grads = [p.grad for p in part.parameters() if p.grad is not None]
+        assert grads and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_inactive_latents_are_left_out_and_fewer_than_two_give_no_episode():
+    model = _model(active_kl=0.5)
+    model.latent_kl.copy_(torch.tensor([0.0, 2.0, 0.0, 1.0, 0, 0, 0, 0, 0, 0]))
+    assert model.active_latents().nonzero().flatten().tolist() == [1, 3]
+    assert model.extra_metrics(None, 0)["discovered_factors"] == 2
+    model.latent_kl.zero_()
+    model.latent_kl[4] = 3.0
+    proto, iso, acc = model.intervention_terms(torch.zeros(8, 10), torch.zeros(8, 1, 64, 64))
+    assert (proto.item(), iso.item(), acc.item()) == (0.0, 0.0, 0.0)
+
+
+def test_training_average_of_kl_moves_towards_the_batch_kl():
+    model = _model(kl_decay=0.5)
+    out = model.loss(_batch(), 0)
+    assert model.latent_kl.sum().item() == pytest.approx(0.5 * out["kl"].item(), rel=1e-5)
+
+
+def test_bad_config_values_are_one_line_errors():
+    from untwine.models.protovae import ProtoVAEConfig
+
+    with pytest.raises(UntwineError, match="delta_max"):
+        ProtoVAEConfig(delta_min=1.0, delta_max=0.5)
+    with pytest.raises(UntwineError, match="kl_decay"):
+        ProtoVAEConfig(kl_decay=2.0)
+
+
+@pytest.mark.parametrize("data", ["dsprites", "shapes3d", "mpi3d"])
+def test_trains_a_few_steps_on_every_conv_twin(tmp_path, data):
+    from seedvae_helpers import tiny_run_config
+
+    from untwine import runs
+    from untwine.train import train
+
+    train(tiny_run_config("protovae", 2, data, ("active_kl=0",)), tmp_path, quiet=True)
+    rows = runs.read_log(tmp_path)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all(math.isfinite(r["loss"]) for r in rows)
+    assert rows[-1]["proto"] > 0  # episodes ran (every latent active with active_kl = 0)
+
+
+def test_resume_is_bit_exact(tmp_path):
+    from seedvae_helpers import assert_resume_is_bit_exact
+
+    assert_resume_is_bit_exact(tmp_path, "protovae", ("active_kl=0",))
