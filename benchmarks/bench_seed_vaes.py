@@ -15,7 +15,8 @@ can be spent in pieces:
     python benchmarks/bench_seed_vaes.py --aggregate --out bench-seed
 
 DOT-VAE's schedule is compressed to the budget: pre-training steps/10, windows of 3·steps/50,
-at most two windows per dim, β rising over the rest; ProtoVAE's KL average uses decay 0.05.
+at most two windows per dim, β rising until steps/2 (after which an empty dim stops the
+schedule); ProtoVAE's KL average uses decay 0.05.
 """
 
 from __future__ import annotations
@@ -30,9 +31,12 @@ import numpy as np
 import torch
 
 from untwine import runs
+from untwine._version import versions
 from untwine.config import make_run_config
 from untwine.metrics import evaluate
-from untwine.metrics.evaluate import PRESETS, flat_scores
+from untwine.metrics.evaluate import flat_scores
+from untwine.metrics.registry import PRESETS
+from untwine.models.base import representer
 from untwine.train import train
 
 TRUE_FACTORS = {"dsprites": 5, "shapes3d": 6, "mpi3d": 7}
@@ -50,7 +54,7 @@ def model_sets(name: str, steps: int) -> list[str]:
             f"window={max(1, 3 * steps // 50)}",
             "max_windows=2",
             "kl_decay=0.1",
-            f"beta_ramp_steps={steps - pretrain}",
+            f"beta_ramp_steps={steps // 2 - pretrain}",
         ]
     if name == "protovae":
         return ["kl_decay=0.05"]
@@ -83,16 +87,13 @@ def one_run(name: str, data: str, seed: int, steps: int, args: argparse.Namespac
     run_dir = args.out / f"{data}-s{seed}-{name}"
     print(f"training {name} on {data}, seed {seed}, {steps} steps", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    train(config, run_dir, force=True, quiet=True)
+    trained = train(config, run_dir, force=True, quiet=True)
     train_seconds = time.perf_counter() - start
-    model, dataset = runs.load_run(run_dir)
-    model.eval()
-    if hasattr(model, "finish"):
-        model.finish(dataset)  # idempotent: re-measures the KL the latent count rests on
-    own = model.extra_metrics(dataset, seed) if hasattr(model, "extra_metrics") else {}
+    model, dataset = trained.model.eval(), trained.dataset
+    own = model.extra_metrics(dataset, seed)
     start = time.perf_counter()
     names, overrides = metric_plan(args.dci_train, args.dci_test)
-    result = evaluate(dataset, runs.representer(model), preset=names, overrides=overrides)
+    result = evaluate(dataset, representer(model), preset=names, overrides=overrides)
     return {
         "model": name,
         "data": data,
@@ -106,7 +107,7 @@ def one_run(name: str, data: str, seed: int, steps: int, args: argparse.Namespac
         "true_factors": TRUE_FACTORS.get(data),
         "model_metrics": own,
         "metrics": flat_scores(result),
-        "versions": runs.versions(),
+        "versions": versions(),
     }
 
 

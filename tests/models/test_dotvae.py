@@ -235,3 +235,33 @@ def test_resume_is_bit_exact_across_schedule_changes(tmp_path):
 
     sets = ("pretrain_steps=2", "window=1", "active_kl=0", "max_windows=1")
     assert_resume_is_bit_exact(tmp_path, "dotvae", sets)
+
+
+def test_an_empty_dim_waits_instead_of_being_dropped_while_beta_still_rises():
+    rule = {"active_kl": 0.1, "plateau_tol": 0.05, "max_windows": 4}
+    assert switch_decision(0.02, 0.021, 1, **rule, may_drop=False) == "wait"
+    s = OneAtATime(
+        3,
+        pretrain_steps=0,
+        window=5,
+        plateau_tol=0.05,
+        max_windows=4,
+        active_kl=0.1,
+        kl_decay=1.0,
+        drop_from=40,
+    )
+    _simulate(s, informative=0, steps=100, rise=5)  # nothing to find
+    assert s.switch_step.tolist() == [0, -1, -1]
+    assert s.mask.tolist() == [0.0, 0.0, 0.0] and bool(s.done)
+    # judged every 5 steps from t = 5; the first judgement at t ≥ 40 drops it
+    assert int(s.check_step) == 35
+
+
+def test_traversal_rows_mark_inactive_latents():
+    import numpy as np
+
+    from untwine.viz.traversal import row_labels
+
+    labels = row_labels(np.array([1, 0]), np.array([0.01, 2.0]), np.array([False, True]))
+    assert labels == ["z1  KL 2.00", "z0  KL 0.01  inactive"]
+    assert row_labels(np.array([0]), np.array([0.5]), None) == ["z0  KL 0.50"]

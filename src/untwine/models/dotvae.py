@@ -37,7 +37,9 @@ Our reconstruction (every choice is a :class:`DOTVAEConfig` field):
   ``max_windows`` windows, the dim is judged: with KL ≥ ``active_kl`` nats it is kept and the
   next dim is switched on; below, it carries nothing z could not, so it is switched off again
   and no more dims are tried. ``discovered_factors`` = switched-on dims with KL ≥ active_kl;
-  the step each dim was switched on is in ``extra_metrics()["switch_steps"]``;
+  the step each dim was switched on is in ``extra_metrics()["switch_steps"]``. A dim is only
+  dropped once β has finished rising (before that z has not been pushed to give information
+  up, so an empty new dim waits);
 - ``represent`` gives the means of d, switched-off dims zeroed (``codes="disentangled"``), or
   [d, z] (``codes="all"``); ``decode_images`` of a d code decodes it with z = 0 (the prior mean).
 """
@@ -69,17 +71,21 @@ def switch_decision(
     active_kl: float,
     plateau_tol: float,
     max_windows: int,
+    may_drop: bool = True,
 ) -> str:
     """Judge the newest d dim after ``windows`` windows: "wait", "keep" or "drop".
 
     It has settled when |KL_now − KL_before| ≤ plateau_tol · max(KL_before, active_kl), or when
     ``max_windows`` windows have passed; a settled dim is kept if KL_now ≥ active_kl nats, else
-    dropped (the signal to stop switching dims on).
+    dropped (the signal to stop switching dims on). While ``may_drop`` is False (β still rising,
+    so z has not yet been pushed to give information up) a dim that would be dropped waits.
     """
     settled = abs(kl_now - kl_before) <= plateau_tol * max(kl_before, active_kl)
     if not settled and windows < max_windows:
         return "wait"
-    return "keep" if kl_now >= active_kl else "drop"
+    if kl_now >= active_kl:
+        return "keep"
+    return "drop" if may_drop else "wait"
 
 
 class OneAtATime(nn.Module):
@@ -88,7 +94,8 @@ class OneAtATime(nn.Module):
     ``mask`` (K,) is γ; ``switch_step`` (K,) the step each dim was switched on (−1 never);
     ``kl`` (K,) the moving average of each d dim's KL; ``newest`` the dim on trial (−1 before
     the first); ``done`` set once a dim was dropped or K_max kept. Step numbers are the first
-    step a change applies to (d_1 is on from step ``pretrain_steps``).
+    step a change applies to (d_1 is on from step ``pretrain_steps``); no dim is dropped before
+    step ``drop_from`` (DOT-VAE: the end of its β ramp).
     """
 
     def __init__(
@@ -100,9 +107,11 @@ class OneAtATime(nn.Module):
         max_windows: int,
         active_kl: float,
         kl_decay: float,
+        drop_from: int = 0,
     ):
         super().__init__()
         self.dims, self.pretrain_steps, self.window = dims, pretrain_steps, window
+        self.drop_from = drop_from
         self.plateau_tol, self.max_windows = plateau_tol, max_windows
         self.active_kl, self.kl_decay = active_kl, kl_decay
         self.register_buffer("mask", torch.zeros(dims))
@@ -144,6 +153,7 @@ class OneAtATime(nn.Module):
             self.active_kl,
             self.plateau_tol,
             self.max_windows,
+            may_drop=t >= self.drop_from,
         )
         if decision == "wait":
             self.kl_before.fill_(now)
@@ -242,6 +252,7 @@ class DOTVAE(Model):
             config.max_windows,
             config.active_kl,
             config.kl_decay,
+            drop_from=config.pretrain_steps + config.beta_ramp_steps,
         )
         self.discriminator = (
             ConvEmbedder(channels, 1, config.architecture) if config.adv_weight > 0 else None
