@@ -265,3 +265,18 @@ def test_traversal_rows_mark_inactive_latents():
     labels = row_labels(np.array([1, 0]), np.array([0.01, 2.0]), np.array([False, True]))
     assert labels == ["z1  KL 2.00", "z0  KL 0.01  inactive"]
     assert row_labels(np.array([0]), np.array([0.5]), None) == ["z0  KL 0.50"]
+
+
+def test_a_run_draws_pictures_and_reports_its_schedule_as_json(tmp_path):
+    import json
+
+    from seedvae_helpers import tiny_run_config
+
+    from untwine.metrics.evaluate import jsonable
+    from untwine.pipeline import run
+
+    sets = ("pretrain_steps=1", "window=1", "count_images=16")
+    result = run(tiny_run_config("dotvae", 3, sets=sets), tmp_path, quiet=True)
+    assert (tmp_path / "traversal.png").exists() and (tmp_path / "reconstructions.png").exists()
+    extra = json.loads(json.dumps(jsonable(result.model.extra_metrics(result.dataset, 0))))
+    assert extra["switch_steps"][0] == 1 and isinstance(extra["discovered_factors"], int)

@@ -171,3 +171,16 @@ def test_resume_is_bit_exact(tmp_path):
     from seedvae_helpers import assert_resume_is_bit_exact
 
     assert_resume_is_bit_exact(tmp_path, "protovae", ("active_kl=0",))
+
+
+def test_a_run_measures_latent_kl_at_the_end_and_draws_pictures(tmp_path):
+    from seedvae_helpers import tiny_run_config
+
+    from untwine.pipeline import run
+
+    sets = ("active_kl=0", "count_images=16")
+    result = run(tiny_run_config("protovae", 2, sets=sets), tmp_path, quiet=True)
+    assert (tmp_path / "traversal.png").exists()
+    kl = result.model.measure_latent_kl(result.dataset)
+    assert torch.allclose(result.model.latent_kl, kl)  # finish() measured it on the same images
+    assert result.model.extra_metrics(result.dataset, 0)["discovered_factors"] == 10
