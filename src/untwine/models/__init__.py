@@ -1,6 +1,6 @@
 """Trainable models, found by name in ``MODELS`` (importing this package fills it)."""
 
-from untwine.models import autoencoder, factorvae, vae
+from untwine.models import autoencoder, dotvae, factorvae, protovae, vae
 from untwine.models.base import (
     MODELS,
     ExtraOptimiser,
@@ -40,8 +40,10 @@ __all__ = [
     "VAEConfig",
     "autoencoder",
     "build_model",
+    "dotvae",
     "factorvae",
     "model_entry",
+    "protovae",
     "register_model",
     "representer",
     "vae",

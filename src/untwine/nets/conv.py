@@ -89,3 +89,19 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
+
+
+class ConvEmbedder(nn.Module):
+    """The :class:`Encoder`'s conv + dense body with one linear head of ``out`` units: ``(n, out)``.
+
+    A feature map for networks that read images but are not encoders (ProtoVAE's prototypical
+    network, DOT-VAE's real/fake discriminator).
+    """
+
+    def __init__(self, channels: int, out: int, architecture: str = "dlib"):
+        super().__init__()
+        self.body = Encoder(channels, 1, architecture).body
+        self.head = nn.Linear(256, out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))

@@ -67,12 +67,22 @@ def _save(grid: np.ndarray, out: str | Path, rows: list[str], cols: list[str], t
     return save(fig, out)
 
 
+def row_labels(order: np.ndarray, kl: np.ndarray, active: np.ndarray | None) -> list[str]:
+    """One label per traversal row: latent, its KL, and "inactive" where the model's
+    ``active_latents()`` mask (None: all active) says it carries no factor."""
+    return [
+        f"z{d}  KL {kl[d]:.2f}" + ("  inactive" if active is not None and not active[d] else "")
+        for d in order
+    ]
+
+
 def traversal_grid(
     model: Any, dataset: Any, out: str | Path, values: tuple[float, ...] = VALUES, seed: int = 0
 ) -> Path:
     """Write the traversal PNG: rows = latents by KL (descending), columns = ``values``."""
     images, order, kl = traversal_images(model, dataset, values, seed)
-    rows = [f"z{d}  KL {kl[d]:.2f}" for d in order]
+    active = model.active_latents() if hasattr(model, "active_latents") else None
+    rows = row_labels(order, kl, None if active is None else active.cpu().numpy())
     cols = [f"{v:+.2g}" for v in values]
     return _save(mosaic(images), out, rows, cols, f"{dataset.name}: latent traversals")
 

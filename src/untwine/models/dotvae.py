@@ -1,0 +1,441 @@
+"""DOT-VAE (Patil, Evanusa & JaJa 2022): disentangle one factor at a time into a disentangled space.
+
+Stated by the paper's earlier full text ("Disentangling One Factor at a Time", OAT; section
+numbers are its own) and the arXiv DOT-VAE abstract (2210.10920); no code is public:
+
+- the code is split into z (entangled, nuisance; N(0, I) prior) and d = (d_1 … d_K) (the
+  disentangled space, one scalar per factor, N(0, 1) each); K is not given but bounded: K_max
+  dims are allocated (§3.3). One conv encoder with two heads, one decoder p(x | d, z) (§3.3);
+  the architecture is Kim & Mnih's / Locatello et al.'s (§4.1);
+- pre-training: a plain VAE on z alone, every d switched off (§3.4.1, eq. 4);
+- step 1 (wake, real data): recon + β·KL(q(z|x)) + Σ_i γ_i·KL(q(d_i|x)), γ_i ∈ {0, 1} the mask
+  of switched-on dims; γ_1 = 1 first, more are switched on "as training proceeds"; β rises
+  linearly so information moves from z into d (§3.4.2, eq. 5);
+- step 2 (sleep, generated data): encode x → (d, z); pick k uniformly among the switched-on
+  dims; resample d_k ~ N(0, 1); decode x̂; re-encode; train encoder and decoder to recover the
+  whole intervened code (d and z) from x̂ (eq. 6); plus a GAN term with a discriminator on x̂
+  keeping generated images on the data manifold (§3.4.2; the arXiv abstract does not mention
+  the GAN);
+- steps 1 and 2 alternate; the number of factors is found by the method (§1.3).
+
+Our reconstruction (every choice is a :class:`DOTVAEConfig` field):
+
+- the heads share every layer but the last linear one; sizes ``entangled`` (z) and ``latents``
+  (K_max); d dims switched off are zeroed at the decoder input and carry no KL;
+- each training step does one wake and one sleep term on the same batch and sums them (the
+  same number of each as strict alternation, one optimiser step);
+- β rises linearly from ``beta_start`` to ``beta_end`` over ``beta_ramp_steps`` after
+  pre-training (``pretrain_steps``), and stays at ``beta_start`` during pre-training;
+- sleep targets are the encoder means (detached); recovery is squared error on the re-encoded
+  means of z and the switched-on d (``consistency="mse"``) or their Gaussian NLL (``"nll"``),
+  weighted by ``consistency_weight``; the GAN term is the non-saturating generator loss,
+  weighted by ``adv_weight`` (0 drops the discriminator), with the discriminator a conv net
+  trained by its own Adam(``disc_lr``, (0.5, 0.9)) on real x against x̂;
+- the schedule (:class:`OneAtATime`): after pre-training d_1 is switched on; every ``window``
+  steps the newest dim's KL (a moving average, a buffer) is compared with its value one window
+  earlier; once it changed by at most ``plateau_tol`` of itself (or ``active_kl``), or after
+  ``max_windows`` windows, the dim is judged: with KL ≥ ``active_kl`` nats it is kept and the
+  next dim is switched on; below, it carries nothing z could not, so it is switched off again
+  and no more dims are tried. ``discovered_factors`` = switched-on dims with KL ≥ active_kl;
+  the step each dim was switched on is in ``extra_metrics()["switch_steps"]``. A dim is only
+  dropped once β has finished rising (before that z has not been pushed to give information
+  up, so an empty new dim waits);
+- ``represent`` gives the means of d, switched-off dims zeroed (``codes="disentangled"``), or
+  [d, z] (``codes="all"``); ``decode_images`` of a d code decodes it with z = 0 (the prior mean).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from untwine.errors import UntwineError
+from untwine.models import interventions as I
+from untwine.models import regularisers as R
+from untwine.models.base import ExtraOptimiser, Model, register_model
+from untwine.models.vae import VAEConfig, check_choice, check_number
+from untwine.nets.conv import ConvEmbedder, Decoder, Encoder, check_image_shape
+
+CODES = ("disentangled", "all")
+DECISIONS = ("wait", "keep", "drop")
+
+
+def switch_decision(
+    kl_now: float,
+    kl_before: float,
+    windows: int,
+    active_kl: float,
+    plateau_tol: float,
+    max_windows: int,
+    may_drop: bool = True,
+) -> str:
+    """Judge the newest d dim after ``windows`` windows: "wait", "keep" or "drop".
+
+    It has settled when |KL_now − KL_before| ≤ plateau_tol · max(KL_before, active_kl), or when
+    ``max_windows`` windows have passed; a settled dim is kept if KL_now ≥ active_kl nats, else
+    dropped (the signal to stop switching dims on). While ``may_drop`` is False (β still rising,
+    so z has not yet been pushed to give information up) a dim that would be dropped waits.
+    """
+    settled = abs(kl_now - kl_before) <= plateau_tol * max(kl_before, active_kl)
+    if not settled and windows < max_windows:
+        return "wait"
+    if kl_now >= active_kl:
+        return "keep"
+    return "drop" if may_drop else "wait"
+
+
+class OneAtATime(nn.Module):
+    """DOT-VAE's switch schedule as buffers (checkpointed with the model, so resume is exact).
+
+    ``mask`` (K,) is γ; ``switch_step`` (K,) the step each dim was switched on (−1 never);
+    ``kl`` (K,) the moving average of each d dim's KL; ``newest`` the dim on trial (−1 before
+    the first); ``done`` set once a dim was dropped or K_max kept. Step numbers are the first
+    step a change applies to (d_1 is on from step ``pretrain_steps``); no dim is dropped before
+    step ``drop_from`` (DOT-VAE: the end of its β ramp).
+    """
+
+    def __init__(
+        self,
+        dims: int,
+        pretrain_steps: int,
+        window: int,
+        plateau_tol: float,
+        max_windows: int,
+        active_kl: float,
+        kl_decay: float,
+        drop_from: int = 0,
+    ):
+        super().__init__()
+        self.dims, self.pretrain_steps, self.window = dims, pretrain_steps, window
+        self.drop_from = drop_from
+        self.plateau_tol, self.max_windows = plateau_tol, max_windows
+        self.active_kl, self.kl_decay = active_kl, kl_decay
+        self.register_buffer("mask", torch.zeros(dims))
+        self.register_buffer("switch_step", torch.full((dims,), -1, dtype=torch.long))
+        self.register_buffer("kl", torch.zeros(dims))
+        self.register_buffer("newest", torch.tensor(-1))
+        self.register_buffer("windows", torch.tensor(0))
+        self.register_buffer("check_step", torch.tensor(0))
+        self.register_buffer("kl_before", torch.tensor(0.0))
+        self.register_buffer("done", torch.tensor(False))
+        if pretrain_steps == 0:
+            self._switch_on(0, 0)
+
+    @torch.no_grad()
+    def observe(self, kl: torch.Tensor) -> None:
+        """Fold one batch's mean KL per d dim (K,) into the moving average."""
+        self.kl.lerp_(kl.to(self.kl.dtype), self.kl_decay)
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        """Act at the end of 0-based ``step``, for the steps from t = step + 1 on: switch d_1 on
+        when pre-training ends (t = pretrain_steps); judge the newest dim every ``window`` steps;
+        keep it and switch the next on, or drop it and stop."""
+        t = step + 1
+        if bool(self.done) or t < self.pretrain_steps:
+            return
+        if int(self.newest) < 0:
+            self._switch_on(0, t)
+            return
+        if t - int(self.check_step) < self.window:
+            return
+        k = int(self.newest)
+        now = float(self.kl[k])
+        self.windows += 1
+        decision = switch_decision(
+            now,
+            float(self.kl_before),
+            int(self.windows),
+            self.active_kl,
+            self.plateau_tol,
+            self.max_windows,
+            may_drop=t >= self.drop_from,
+        )
+        if decision == "wait":
+            self.kl_before.fill_(now)
+            self.check_step.fill_(t)
+        elif decision == "keep" and k + 1 < self.dims:
+            self._switch_on(k + 1, t)
+        else:
+            if decision == "drop":
+                self.mask[k] = 0.0
+            self.done.fill_(True)
+
+    def _switch_on(self, k: int, t: int) -> None:
+        self.mask[k] = 1.0
+        self.switch_step[k] = t
+        self.newest.fill_(k)
+        self.windows.zero_()
+        self.check_step.fill_(t)
+        self.kl_before.fill_(float(self.kl[k]))
+
+    def discovered(self) -> torch.Tensor:
+        """Switched-on dims that carry at least ``active_kl`` nats: bool (K,)."""
+        return (self.mask > 0) & (self.kl >= self.active_kl)
+
+
+@dataclass
+class DOTVAEConfig(VAEConfig):
+    """DOT-VAE. ``latents`` is K_max, the size of the disentangled space d (what metrics see).
+
+    Reconstructed fields (see the module docstring): entangled (size of z), pretrain_steps,
+    beta_start, beta_end, beta_ramp_steps, window, plateau_tol, max_windows, active_kl,
+    kl_decay, consistency ("mse" | "nll"), consistency_weight, adv_weight, disc_lr,
+    codes ("disentangled" | "all"), count_images.
+    """
+
+    model: ClassVar[str] = "dotvae"
+
+    entangled: int = 10
+    pretrain_steps: int = 10_000
+    beta_start: float = 1.0
+    beta_end: float = 8.0
+    beta_ramp_steps: int = 100_000
+    window: int = 5_000
+    plateau_tol: float = 0.05
+    max_windows: int = 4
+    active_kl: float = 0.1
+    kl_decay: float = 0.01
+    consistency: str = "mse"
+    consistency_weight: float = 1.0
+    adv_weight: float = 1.0
+    disc_lr: float = 1e-4
+    codes: str = "disentangled"
+    count_images: int = 2000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        m = self.model
+        check_number(m, "entangled", self.entangled, 1, integer=True)
+        for field in ("pretrain_steps", "beta_ramp_steps"):
+            check_number(m, field, getattr(self, field), 0, integer=True)
+        for field in ("window", "max_windows", "count_images"):
+            check_number(m, field, getattr(self, field), 1, integer=True)
+        for field in (
+            "beta_start",
+            "beta_end",
+            "plateau_tol",
+            "active_kl",
+            "consistency_weight",
+            "adv_weight",
+        ):
+            check_number(m, field, getattr(self, field), 0)
+        check_number(m, "disc_lr", self.disc_lr, 0, strict=True)
+        check_number(m, "kl_decay", self.kl_decay, 0, strict=True)
+        if self.kl_decay > 1:
+            raise UntwineError(f"{m}: kl_decay must be in (0, 1]; got {self.kl_decay!r}")
+        check_choice(m, "consistency", self.consistency, I.CONSISTENCIES)
+        check_choice(m, "codes", self.codes, CODES)
+
+
+class DOTVAE(Model):
+    """Encoder to (d, z), decoder of [γ ⊙ d, z], the :class:`OneAtATime` schedule and (with
+    ``adv_weight`` > 0) a real/fake ``discriminator``."""
+
+    def __init__(self, config: DOTVAEConfig, image_shape: tuple[int, int, int]):
+        super().__init__()
+        channels = check_image_shape(image_shape)
+        self.config = config
+        self.image_shape = (channels, 64, 64)
+        k, e = config.latents, config.entangled
+        self.encoder = Encoder(channels, k + e, config.architecture)
+        self.decoder = Decoder(channels, k + e, config.architecture)
+        self.schedule = OneAtATime(
+            k,
+            config.pretrain_steps,
+            config.window,
+            config.plateau_tol,
+            config.max_windows,
+            config.active_kl,
+            config.kl_decay,
+            drop_from=config.pretrain_steps + config.beta_ramp_steps,
+        )
+        self.discriminator = (
+            ConvEmbedder(channels, 1, config.architecture) if config.adv_weight > 0 else None
+        )
+
+    # -- codes ---------------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(d, z | x), each (n, K + E): the K d dims first."""
+        return self.encoder(x)
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        """Decoder logits of [d, z] codes (n, K + E), switched-off d dims zeroed."""
+        gate = torch.cat([self.schedule.mask, self.schedule.mask.new_ones(self.config.entangled)])
+        return self.decoder(code * gate)
+
+    def beta(self, step: int) -> float:
+        """β on KL(q(z | x)): beta_start in pre-training, then rising linearly to beta_end."""
+        cfg = self.config
+        return I.linear_ramp(
+            cfg.beta_start, cfg.beta_end, step, cfg.pretrain_steps, cfg.beta_ramp_steps
+        )
+
+    # -- objective -----------------------------------------------------------------------------
+    def loss(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """Wake (ELBO with the switched-on d) + sleep (recover an intervened code) + GAN term;
+        then the schedule observes this batch's KL of d and may switch a dim on or off."""
+        cfg, k = self.config, self.config.latents
+        mask = self.schedule.mask.clone()
+        # -- wake: real data, KL of z weighted by β(step), KL of d by the mask γ
+        mu, logvar = self.encode(batch)
+        kl = R.gaussian_kl(mu, logvar)
+        logits = self.decode(R.sample_gaussian(mu, logvar))
+        recon = R.reconstruction_loss(batch, logits, cfg.reconstruction)
+        kl_z = kl[:, k:].sum(1).mean()
+        kl_d = I.masked_kl(kl[:, :k], mask)
+        beta = self.beta(step)
+        wake = recon + beta * kl_z + kl_d
+        # -- sleep: generated data from one resampled switched-on d dim
+        consistency, generator, fake = self.sleep_terms(mu.detach(), mask)
+        objective = wake + cfg.consistency_weight * consistency + cfg.adv_weight * generator
+        out = {
+            "loss": objective,
+            "recon": recon.detach(),
+            "kl_z": kl_z.detach(),
+            "kl_d": kl_d.detach(),
+            "beta": torch.tensor(beta, device=batch.device),
+            "consistency": consistency.detach(),
+            "generator": generator.detach(),
+            "switched_on": mask.sum(),
+        }
+        if self.discriminator is not None:
+            out["discriminator_loss"] = self.discriminator_loss(batch, fake)
+        # -- schedule: observe, then decide for the next step
+        self.schedule.observe(kl[:, :k].detach().mean(0))
+        self.schedule.update(step)
+        return out
+
+    def sleep_terms(
+        self, mu: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(consistency, generator loss, generated images) of one intervention per sample.
+
+        The target code is the encoder mean with switched-off d zeroed; d_k (k uniform among
+        the switched-on dims) is resampled from N(0, 1); the re-encoding must recover z and the
+        switched-on d. Zeros and no images before any d dim is on.
+        """
+        cfg, k = self.config, self.config.latents
+        on = mask.nonzero().flatten()
+        zero = mu.new_zeros(())
+        if len(on) == 0:
+            return zero, zero, None
+        gate = torch.cat([mask, mask.new_ones(cfg.entangled)])
+        target = mu * gate
+        dims = on[torch.randint(len(on), (len(mu),), device=mu.device)]
+        code = I.intervene(target, dims, torch.randn(len(mu), device=mu.device), "set")
+        fake = torch.sigmoid(self.decode(code))
+        mu_hat, logvar_hat = self.encode(fake)
+        kept = torch.cat([on, torch.arange(k, k + cfg.entangled, device=mu.device)])
+        consistency = I.code_consistency(
+            code[:, kept], mu_hat[:, kept], logvar_hat[:, kept], cfg.consistency
+        )
+        generator = (
+            zero if self.discriminator is None else I.generator_loss(self.discriminator(fake))
+        )
+        return consistency, generator, fake
+
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor | None) -> torch.Tensor:
+        """The discriminator's GAN loss on real x vs detached x̂; before any x̂ exists, a zero
+        that still reaches its parameters (so its optimiser steps with zero gradients)."""
+        if fake is None:
+            return sum(p.sum() for p in self.discriminator.parameters()) * 0.0
+        return I.gan_discriminator_loss(self.discriminator(real), self.discriminator(fake.detach()))
+
+    def extra_optimisers(self) -> list[ExtraOptimiser]:
+        """The discriminator's Adam(disc_lr, (0.5, 0.9)) on ``losses["discriminator_loss"]``."""
+        if self.discriminator is None:
+            return []
+        lr = self.config.disc_lr
+        return [
+            ExtraOptimiser(
+                "discriminator_loss",
+                list(self.discriminator.parameters()),
+                make=lambda params: torch.optim.Adam(params, lr=lr, betas=(0.5, 0.9)),
+            )
+        ]
+
+    # -- representation and pictures -------------------------------------------------------------
+    @torch.no_grad()
+    def represent(self, x: torch.Tensor, mode: str = "mean") -> torch.Tensor:
+        """Means (or one sample) of d, switched-off dims zeroed; [d, z] with codes="all"."""
+        check_choice("represent", "mode", mode, ("mean", "sampled"))
+        mu, logvar = self.encode(x)
+        code = mu if mode == "mean" else R.sample_gaussian(mu, logvar)
+        code = torch.cat(
+            [code[:, : self.config.latents] * self.schedule.mask, code[:, self.config.latents :]], 1
+        )
+        return code if self.config.codes == "all" else code[:, : self.config.latents]
+
+    def _full(self, codes: torch.Tensor) -> torch.Tensor:
+        if codes.shape[1] == self.config.latents:
+            return torch.cat([codes, codes.new_zeros(len(codes), self.config.entangled)], 1)
+        return codes
+
+    @torch.no_grad()
+    def decode_images(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] of represent()-shaped codes (z = 0 when only d is given)."""
+        return torch.sigmoid(self.decode(self._full(z)))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] decoded from the full mean code [d, z]."""
+        return torch.sigmoid(self.decode(self.encode(x)[0]))
+
+    @torch.no_grad()
+    def kl_per_latent(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean KL of each represented latent over x (switched-off d dims: 0)."""
+        kl = R.gaussian_kl(*self.encode(x)).mean(0)
+        kl = torch.cat([kl[: self.config.latents] * self.schedule.mask, kl[self.config.latents :]])
+        return kl if self.config.codes == "all" else kl[: self.config.latents]
+
+    def active_latents(self) -> torch.Tensor:
+        """d dims switched on and carrying ≥ active_kl nats (z dims count as active)."""
+        d = self.schedule.discovered()
+        if self.config.codes == "all":
+            return torch.cat(
+                [d, torch.ones(self.config.entangled, dtype=torch.bool, device=d.device)]
+            )
+        return d
+
+    @torch.no_grad()
+    def finish(self, dataset: Any) -> None:
+        """Replace the training average of d's KL by its value on ``count_images`` images."""
+        was_training = self.training
+        self.eval()
+        rng = np.random.RandomState(0)
+        n, k = self.config.count_images, self.config.latents
+        total = torch.zeros_like(self.schedule.kl)
+        for start in range(0, n, 500):
+            x = dataset.images(dataset.sample_factors(min(500, n - start), rng))
+            x = x.to(self.schedule.kl.device)
+            total += R.gaussian_kl(*self.encode(x))[:, :k].sum(0)
+        self.schedule.kl.copy_(total / n)
+        self.train(was_training)
+
+    def extra_metrics(self, dataset: Any, seed: int) -> dict[str, Any]:
+        """``discovered_factors``, the step each d dim was switched on (−1 never), whether the
+        schedule stopped, and the KL of each d dim."""
+        s = self.schedule
+        return {
+            "discovered_factors": int(s.discovered().sum()),
+            "switch_steps": [int(v) for v in s.switch_step],
+            "stopped": bool(s.done),
+            "d_kl": [round(float(v), 4) for v in s.kl],
+            "active_kl": self.config.active_kl,
+        }
+
+
+@register_model(
+    "dotvae",
+    DOTVAEConfig,
+    "DOT-VAE: entangled z + disentangled d switched on one dim at a time, wake-sleep with "
+    "interventions (Patil et al. 2022)",
+)
+def build_dotvae(config: DOTVAEConfig, image_shape: tuple[int, int, int]) -> DOTVAE:
+    """DOT-VAE on (C, 64, 64) images."""
+    return DOTVAE(config, image_shape)
