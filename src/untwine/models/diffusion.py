@@ -91,17 +91,16 @@ class NoiseSchedule:
 
     def predict_eps(self, xt: torch.Tensor, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """ε̂ = (x_t − √ᾱ_t x̂_0) / √(1 − ᾱ_t), the inverse of :meth:`predict_x0`."""
-        return (xt - self._at(self.sqrt_bar, t, xt) * x0) / self._at(
-            self.sqrt_one_minus_bar, t, xt
-        )
+        return (xt - self._at(self.sqrt_bar, t, xt) * x0) / self._at(self.sqrt_one_minus_bar, t, xt)
 
     def posterior(
         self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance of q(x_{t−1} | x_t, x_0) (the variance broadcast as (n, 1, …))."""
-        mean = self._at(self.posterior_coef_x0, t, xt) * x0 + self._at(
-            self.posterior_coef_xt, t, xt
-        ) * xt
+        mean = (
+            self._at(self.posterior_coef_x0, t, xt) * x0
+            + self._at(self.posterior_coef_xt, t, xt) * xt
+        )
         return mean, self._at(self.posterior_variance, t, xt)
 
     def ddpm_step(
