@@ -73,35 +73,35 @@ class NoiseSchedule:
         self.shift_coef = (-alphas.sqrt() * (1 - bar_prev) / (1 - bar).sqrt()).float()
 
     @staticmethod
-    def _at(table: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """table[t] shaped (n, 1, …, 1) to broadcast against ``like`` (n, …)."""
+    def at(table: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Per-sample lookup table[t] shaped (n, 1, …, 1) to broadcast against ``like`` (n, …)."""
         values = table.to(like.device)[t.to(like.device).long()]
         return values.view(-1, *([1] * (like.dim() - 1))).to(like.dtype)
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """A sample of q(x_t | x_0): √ᾱ_t x_0 + √(1 − ᾱ_t) ε."""
-        scale, sigma = self._at(self.sqrt_bar, t, x0), self._at(self.sqrt_one_minus_bar, t, x0)
+        scale, sigma = self.at(self.sqrt_bar, t, x0), self.at(self.sqrt_one_minus_bar, t, x0)
         return scale * x0 + sigma * noise
 
     def predict_x0(self, xt: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """x̂_0 = (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t."""
-        return (xt - self._at(self.sqrt_one_minus_bar, t, xt) * eps) / self._at(
+        return (xt - self.at(self.sqrt_one_minus_bar, t, xt) * eps) / self.at(
             self.sqrt_bar, t, xt
         )
 
     def predict_eps(self, xt: torch.Tensor, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """ε̂ = (x_t − √ᾱ_t x̂_0) / √(1 − ᾱ_t), the inverse of :meth:`predict_x0`."""
-        return (xt - self._at(self.sqrt_bar, t, xt) * x0) / self._at(self.sqrt_one_minus_bar, t, xt)
+        return (xt - self.at(self.sqrt_bar, t, xt) * x0) / self.at(self.sqrt_one_minus_bar, t, xt)
 
     def posterior(
         self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance of q(x_{t−1} | x_t, x_0) (the variance broadcast as (n, 1, …))."""
         mean = (
-            self._at(self.posterior_coef_x0, t, xt) * x0
-            + self._at(self.posterior_coef_xt, t, xt) * xt
+            self.at(self.posterior_coef_x0, t, xt) * x0
+            + self.at(self.posterior_coef_xt, t, xt) * xt
         )
-        return mean, self._at(self.posterior_variance, t, xt)
+        return mean, self.at(self.posterior_variance, t, xt)
 
     def ddpm_step(
         self,
