@@ -71,10 +71,10 @@ class PixelSpace(FirstStage):
 class ConvAutoencoder(FirstStage):
     """Deterministic conv AE: ``downsamples`` stride-2 levels, channels width·(1, 2, 2, …).
 
-    Encoder: 3×3 conv, then per level a 4×4 stride-2 conv and a 3×3 conv (SiLU after each),
-    then a 1×1 conv to ``latent_channels``. The decoder mirrors it with 4×4 stride-2 transposed
-    convs and ends in a 3×3 conv to C channels (no output non-linearity; images are targets in
-    [0, 1] for a squared error).
+    Encoder: per level a 4×4 stride-2 conv, followed (from the second level on) by a 3×3 conv,
+    SiLU after each, then a 1×1 conv to ``latent_channels``. The decoder mirrors it with 4×4
+    stride-2 transposed convs; the last one outputs the C image channels with no non-linearity
+    (images are targets in [0, 1] for a squared error).
     """
 
     def __init__(
@@ -91,18 +91,24 @@ class ConvAutoencoder(FirstStage):
                 f"the conv autoencoder needs square images with sides divisible by "
                 f"2^{downsamples}; got {tuple(image_shape)}"
             )
-        widths = [width] + [width * 2] * downsamples
-        widths[1] = width
-        enc: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.SiLU()]
-        for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
+        widths = [width] + [2 * width] * (downsamples - 1)  # channels after each level
+        enc: list[nn.Module] = []
+        c_in = channels
+        for level, c_out in enumerate(widths):
             enc += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.SiLU()]
-            enc += [nn.Conv2d(c_out, c_out, 3, padding=1), nn.SiLU()]
-        enc.append(nn.Conv2d(widths[-1], latent_channels, 1))
-        dec: list[nn.Module] = [nn.Conv2d(latent_channels, widths[-1], 3, padding=1), nn.SiLU()]
-        for c_in, c_out in zip(widths[:0:-1], widths[-2::-1], strict=True):
-            dec += [nn.Conv2d(c_in, c_in, 3, padding=1), nn.SiLU()]
-            dec += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.SiLU()]
-        dec.append(nn.Conv2d(width, channels, 3, padding=1))
+            if level:  # refine at S/4 and below only: full-resolution convs dominate the cost
+                enc += [nn.Conv2d(c_out, c_out, 3, padding=1), nn.SiLU()]
+            c_in = c_out
+        enc.append(nn.Conv2d(c_in, latent_channels, 1))
+        dec: list[nn.Module] = [nn.Conv2d(latent_channels, c_in, 3, padding=1), nn.SiLU()]
+        for level in reversed(range(downsamples)):
+            c_out = widths[level - 1] if level else channels
+            if level:
+                dec += [nn.Conv2d(c_in, c_in, 3, padding=1), nn.SiLU()]
+            dec.append(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1))
+            if level:
+                dec.append(nn.SiLU())
+            c_in = c_out
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
         grid = side // 2**downsamples
