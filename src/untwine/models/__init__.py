@@ -1,6 +1,6 @@
 """Trainable models, found by name in ``MODELS`` (importing this package fills it)."""
 
-from untwine.models import autoencoder, factorvae, vae
+from untwine.models import autoencoder, ddpm, disdiff, factorvae, vae
 from untwine.models.base import (
     MODELS,
     ExtraOptimiser,
