@@ -39,6 +39,8 @@ __all__ = [
     "Stage",
     "VAEConfig",
     "autoencoder",
+    "ddpm",
+    "disdiff",
     "build_model",
     "factorvae",
     "model_entry",
