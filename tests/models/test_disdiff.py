@@ -71,3 +71,54 @@ def test_represent_is_one_number_per_unit_after_finish(dpm_dir):
     codes = model.represent(x)
     assert codes.shape == (5, 3)
     assert torch.allclose(model.pca_axis.norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_ddpm_then_disdiff_from_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from untwine.cli import app
+
+    runner = CliRunner()
+    d1, d2 = tmp_path / "d1", tmp_path / "d2"
+    r1 = runner.invoke(
+        app,
+        [
+            "train",
+            "ddpm",
+            "--data",
+            "shapes3d",
+            "--steps",
+            "3",
+            "--out",
+            str(d1),
+            *sum((["--set", s] for s in TINY_DPM), []),
+        ],
+    )
+    assert r1.exit_code == 0, r1.output
+    assert (d1 / "samples.png").exists()
+    r2 = runner.invoke(
+        app,
+        [
+            "train",
+            "disdiff",
+            "--data",
+            "shapes3d",
+            "--steps",
+            "3",
+            "--out",
+            str(d2),
+            "--set",
+            f"dpm={d1}",
+            "--set",
+            "units=3",
+            "--set",
+            "dims=4",
+            "--set",
+            "sample_steps=2",
+            "--metrics",
+            "none",
+        ],
+    )
+    assert r2.exit_code == 0, r2.output
+    assert (d2 / "swap_grid.png").exists() and (d2 / "model.safetensors").exists()

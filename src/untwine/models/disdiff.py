@@ -187,6 +187,21 @@ class DisDiff(Model):
         self.pca_mean.copy_(mean.float())
 
     @torch.no_grad()
+    def decode_images(self, codes: torch.Tensor) -> torch.Tensor:
+        """Images for per-unit PCA codes (n, N): units z = mean + code · axis, sampled by DDIM
+        from one fixed noise (seed 0) shared by all rows, so traversals vary only the codes."""
+        z = self.pca_mean + codes[..., None] * self.pca_axis
+        shape = self.dpm.first_stage.latent_shape
+        noise = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
+        return self.generate(noise.expand(len(codes), *shape).to(codes.device), z)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """x regenerated from its own units, starting from its DDIM-inverted noise."""
+        z = self.codes(x)
+        return self.generate(self.invert(x, z), z)
+
+    @torch.no_grad()
     def kl_per_latent(self, x: torch.Tensor) -> torch.Tensor:
         return self.represent(x).var(0)
 
