@@ -1,6 +1,6 @@
 """Trainable models, found by name in ``MODELS`` (importing this package fills it)."""
 
-from untwine.models import autoencoder, dotvae, factorvae, protovae, vae
+from untwine.models import autoencoder, ddpm, disdiff, dotvae, factorvae, protovae, vae
 from untwine.models.base import (
     MODELS,
     ExtraOptimiser,
@@ -39,6 +39,8 @@ __all__ = [
     "Stage",
     "VAEConfig",
     "autoencoder",
+    "ddpm",
+    "disdiff",
     "build_model",
     "dotvae",
     "factorvae",
