@@ -1,6 +1,6 @@
 """Trainable models, found by name in ``MODELS`` (importing this package fills it)."""
 
-from untwine.models import autoencoder, factorvae, vae
+from untwine.models import autoencoder, csdismo, factorvae, vae
 from untwine.models.base import (
     MODELS,
     ExtraOptimiser,
@@ -39,6 +39,7 @@ __all__ = [
     "Stage",
     "VAEConfig",
     "autoencoder",
+    "csdismo",
     "build_model",
     "factorvae",
     "model_entry",
