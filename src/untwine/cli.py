@@ -69,6 +69,10 @@ def datasets_show(
     out = picture_path(out, Path(f"{ds.name}_factors.png"))
     factor_gallery(ds, out, seed=seed)
     console.print(f"wrote {out}  ({ds.name}: {ds.space.describe()})")
+    from untwine.data.split import SPLITS
+
+    if ds.name in SPLITS:
+        console.print(f"declared split (share of pixel variance) {SPLITS[ds.name].describe()}")
 
 
 @app.command("train")

@@ -11,11 +11,13 @@ from untwine.metrics.mig import mig
 from untwine.metrics.modularity import modularity_explicitness
 from untwine.metrics.sampling import CodeCache, generate_batch_factor_code
 from untwine.metrics.sap import sap
+from untwine.metrics.swap import content_style_scores, leakage, split_codes_by_mi, swap_scores
 from untwine.metrics.unsupervised import unsupervised
 
 __all__ = [
     "CodeCache",
     "beta_vae_score",
+    "content_style_scores",
     "dci",
     "disentanglement_completeness",
     "evaluate",
@@ -23,10 +25,13 @@ __all__ = [
     "generate_batch_factor_code",
     "irs",
     "isometry",
+    "leakage",
     "mcc",
     "mig",
     "modularity_explicitness",
     "sap",
     "score_arrays",
+    "split_codes_by_mi",
+    "swap_scores",
     "unsupervised",
 ]

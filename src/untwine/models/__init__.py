@@ -1,6 +1,15 @@
 """Trainable models, found by name in ``MODELS`` (importing this package fills it)."""
 
-from untwine.models import autoencoder, ddpm, disdiff, dotvae, factorvae, protovae, vae
+from untwine.models import (
+    autoencoder,
+    csdismo,
+    ddpm,
+    disdiff,
+    dotvae,
+    factorvae,
+    protovae,
+    vae,
+)
 from untwine.models.base import (
     MODELS,
     ExtraOptimiser,
@@ -41,6 +50,7 @@ __all__ = [
     "autoencoder",
     "ddpm",
     "disdiff",
+    "csdismo",
     "build_model",
     "dotvae",
     "factorvae",
