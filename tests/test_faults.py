@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
-from tinymodel import register
+from tinymodel import assert_identical, register, weights
+from tinymodel import tiny_config as shared_tiny_config
 from typer.testing import CliRunner
 
 from untwine import files, pipeline, runs
@@ -38,28 +38,8 @@ def _tiny(monkeypatch):
 
 
 def tiny_config(steps=60, sets=(), **train_options):
-    options = {
-        "data.name": "tinygrid",
-        "train.steps": steps,
-        "train.batch_size": 8,
-        "train.lr": 1e-2,
-        "train.log_every": 10,
-        "train.checkpoint_every": 20,
-        "train.metrics": "none",
-        "train.device": "cpu",
-    }
-    options.update({f"train.{k}": v for k, v in train_options.items()})
-    return make_run_config("tiny", options, list(sets))
-
-
-def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return load_file(run_dir / runs.WEIGHTS)
-
-
-def assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    """The shared tiny config, checkpointing every 20 steps (the fault tests count on it)."""
+    return shared_tiny_config(steps, sets, **{"checkpoint_every": 20, **train_options})
 
 
 def logged_steps(run_dir: Path) -> list[int]:

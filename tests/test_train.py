@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
-from tinymodel import register
+from tinymodel import assert_identical, register, tiny_config, weights
 
 from untwine import runs
 from untwine.config import make_run_config
@@ -25,31 +24,6 @@ TESTS = Path(__file__).parent
 @pytest.fixture(autouse=True)
 def _tiny(monkeypatch):
     register(monkeypatch)
-
-
-def tiny_config(steps=200, sets=(), **train):
-    options = {
-        "data.name": "tinygrid",
-        "train.steps": steps,
-        "train.batch_size": 8,
-        "train.lr": 1e-2,
-        "train.log_every": 10,
-        "train.checkpoint_every": 50,
-        "train.metrics": "none",
-        "train.device": "cpu",
-    }
-    options.update({f"train.{k}": v for k, v in train.items()})
-    return make_run_config("tiny", options, list(sets))
-
-
-def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return load_file(run_dir / runs.WEIGHTS)
-
-
-def assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 def test_resume_is_bit_identical_to_straight_run(tmp_path):

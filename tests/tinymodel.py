@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from untwine.config import RunConfig, make_run_config
 from untwine.data.base import GridDataset
 from untwine.data.factors import FactorSpace
 from untwine.data.registry import DATASETS, DatasetEntry
@@ -208,3 +209,36 @@ class TwoStage(Model):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.dec(z / self.scale)).view(-1, *self.image_shape)
+
+
+def tiny_config(steps: int = 200, sets=(), **train) -> RunConfig:
+    """A run config of ``tiny`` on ``tinygrid``: batch 8, lr 1e-2, a log row every 10 steps,
+    a checkpoint every 50 (``train`` overrides any train field), no metrics, CPU."""
+    options = {
+        "data.name": "tinygrid",
+        "train.steps": steps,
+        "train.batch_size": 8,
+        "train.lr": 1e-2,
+        "train.log_every": 10,
+        "train.checkpoint_every": 50,
+        "train.metrics": "none",
+        "train.device": "cpu",
+    }
+    options.update({f"train.{k}": v for k, v in train.items()})
+    return make_run_config("tiny", options, list(sets))
+
+
+def weights(run_dir) -> dict[str, torch.Tensor]:
+    """The final weights of a run folder."""
+    from safetensors.torch import load_file
+
+    from untwine import runs
+
+    return load_file(run_dir / runs.WEIGHTS)
+
+
+def assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    """Two state dicts hold the same keys and bit-equal tensors."""
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
