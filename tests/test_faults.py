@@ -522,17 +522,108 @@ def test_resume_takes_a_device_override_only(finished_run):
     assert "drop --set" in str(result.exception)
 
 
-def test_ctrl_c_outside_training_is_one_line(capsys, monkeypatch):
-    import untwine.cli as cli
+# -- Ctrl-C after training ---------------------------------------------------------------------
 
-    def interrupted():
-        raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "app", interrupted)
+def cli_stopped(*args: str, capsys, monkeypatch) -> str:
+    """Run ``untwine ARGS`` through ``main`` (Typer included); the one line a Ctrl-C prints
+    (exit code 130, as a shell gives for SIGINT)."""
+    monkeypatch.setattr(sys, "argv", ["untwine", *map(str, args)])
     with pytest.raises(SystemExit) as stopped:
         main()
-    assert stopped.value.code == 130
-    assert capsys.readouterr().out.startswith("error: interrupted; files already written")
+    out = capsys.readouterr().out
+    assert stopped.value.code == 130, out
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: ") and "Traceback" not in out, out
+    assert sum(line.startswith("error: ") for line in lines) == 1, out
+    return lines[-1]
+
+
+def ctrl_c(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+TRAIN_TINY = ["train", "tiny", "--data", "tinygrid", "--steps", "20", "--batch-size", "8",
+              "--set", "device=cpu", "--quiet"]
+
+
+def test_ctrl_c_while_scoring_after_training_says_it_is_saved_and_how_to_score(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(pipeline, "evaluate_model", ctrl_c)
+    run = tmp_path / "run"
+    line = cli_stopped(*TRAIN_TINY, "--metrics", "fast", "--out", run, capsys=capsys,
+                       monkeypatch=monkeypatch)
+    assert line == (
+        f"error: training finished: {run} is saved at step 20; interrupted while scoring it, so "
+        f"metrics.json and the pictures are not written: score it with `untwine evaluate {run}` "
+        f"and draw its traversal with `untwine traverse {run}`"
+    )
+    assert runs.weights_info(run)["step"] == "20" and not (run / runs.METRICS).exists()
+    assert pipeline.load_model(run) is not None
+
+
+def test_ctrl_c_while_drawing_after_training_says_how_to_draw(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(pipeline, "draw_model", ctrl_c)
+    run = tmp_path / "run"
+    line = cli_stopped(*TRAIN_TINY, "--metrics", "none", "--out", run, capsys=capsys,
+                       monkeypatch=monkeypatch)
+    assert line == (
+        f"error: training finished: {run} is saved at step 20; interrupted while drawing its "
+        f"pictures: draw its traversal with `untwine traverse {run}`"
+    )
+    result = runner.invoke(app, ["traverse", str(run)])
+    assert result.exit_code == 0 and (run / "traversal.png").stat().st_size > 0
+
+
+def test_ctrl_c_during_untwine_evaluate_leaves_the_run_as_it_was(
+    finished_run, capsys, monkeypatch
+):
+    monkeypatch.setattr(pipeline, "evaluate_model", ctrl_c)
+    line = cli_stopped("evaluate", finished_run, capsys=capsys, monkeypatch=monkeypatch)
+    assert line == (
+        f"error: interrupted while scoring {finished_run}; its metrics.json is not (re)written, "
+        f"the run is unchanged: score it again with `untwine evaluate {finished_run}`"
+    )
+    assert not (finished_run / runs.METRICS).exists()
+
+
+def test_ctrl_c_in_any_other_command_is_one_line(finished_run, capsys, monkeypatch):
+    import untwine.viz.traversal as traversal
+
+    monkeypatch.setattr(traversal, "traversal_grid", ctrl_c)
+    line = cli_stopped("traverse", finished_run, capsys=capsys, monkeypatch=monkeypatch)
+    assert line.startswith("error: interrupted; files already written are kept")
+
+
+def test_the_library_keeps_ctrl_c_a_keyboard_interrupt(tmp_path, monkeypatch):
+    """``except Exception`` (a sweep's retry) must not swallow it."""
+    from untwine.errors import Interrupted
+
+    monkeypatch.setattr(pipeline, "evaluate_model", ctrl_c)
+    with pytest.raises(Interrupted) as err:
+        pipeline.run(tiny_config(20, metrics="fast"), tmp_path / "run", quiet=True)
+    assert isinstance(err.value, KeyboardInterrupt) and not isinstance(err.value, Exception)
+
+
+# -- file modes --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_the_mode_open_would_give(tmp_path, umask, mode):
+    """0666 less the umask, as for any new file, not mkstemp's owner-only 0600; also when a
+    file is replaced."""
+    old = os.umask(umask)
+    try:
+        path = files.atomic_write_text(tmp_path / "a.json", "{}")
+        assert path.stat().st_mode & 0o777 == mode
+        files.atomic_write_text(path, "[]")
+        assert path.stat().st_mode & 0o777 == mode and path.read_text() == "[]"
+        runs.write_config(tmp_path / "run", tiny_config(20))
+        assert (tmp_path / "run" / runs.CONFIG).stat().st_mode & 0o777 == mode
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "run"]  # no .tmp left
 
 
 def test_seeds_beyond_numpy_are_refused_by_the_library():

@@ -5,14 +5,33 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from untwine.errors import UntwineError
 from untwine.metrics.registry import DEFAULT_PRESET
 
+
+class _Stopped(Exception):
+    """Ctrl-C inside a command, carried past Typer (which would exit 130 silently) to ``main``,
+    which prints its message: what is kept and how to continue."""
+
+
+class _Group(TyperGroup):
+    """The root command group; a Ctrl-C in any command leaves it as ``_Stopped``."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as err:
+            raise _Stopped(str(err)) from err
+
+
 app = typer.Typer(
+    cls=_Group,
     help="Unsupervised disentanglement: train, evaluate, traverse, report.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -388,10 +407,10 @@ def main() -> None:
             raise
         _error(str(err))
         sys.exit(2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stopped) as err:
         if _state["debug"]:
             raise
-        _error("interrupted; files already written are kept (a run resumes with "
+        _error(str(err) or "interrupted; files already written are kept (a run resumes with "
                "`untwine train --resume RUN`)")
         sys.exit(130)
     except OSError as err:  # a read or write the library did not anticipate

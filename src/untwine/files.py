@@ -3,7 +3,9 @@ failed write reads as one line saying what to do.
 
 Every file untwine writes (run-folder files, pictures, reports) goes through ``atomic_write``:
 a temporary sibling is written, fsynced and renamed over the target, so the old file stays
-whole until the new one is complete.
+whole until the new one is complete. The temporary file is created as ``open()`` would create
+it (mode 0666 less the umask, e.g. 0644), not owner-only as ``tempfile.mkstemp`` makes it, so
+run folders and reports are as readable as any other file the user writes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import errno
 import io
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,7 +55,7 @@ def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = _create_sibling(path)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -70,6 +72,19 @@ def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda h: h.write(text.encode()))
+
+
+def _create_sibling(path: Path) -> tuple[int, str]:
+    """A new, exclusively created ``.NAME.RANDOM.tmp`` beside ``path``, open for writing; the
+    kernel applies the umask to mode 0666 as for any new file."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
 
 
 def _remove(tmp: str | None) -> None:

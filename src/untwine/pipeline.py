@@ -16,7 +16,7 @@ import torch
 from untwine import runs
 from untwine.config import RunConfig
 from untwine.device import device_available, resolve_device
-from untwine.errors import UntwineError
+from untwine.errors import Interrupted, UntwineError
 from untwine.metrics.registry import DEFAULT_PRESET
 from untwine.models.base import Model, build_model, representer
 from untwine.train import load_run_dataset, train
@@ -62,15 +62,29 @@ def run(
     if trained.interrupted:
         return result
     preset, failed = config.train.metrics, None
+    saved = f"training finished: {result.run_dir} is saved at step {result.step}"
     if preset != "none" and result.model.has_codes:
         try:
             result.metrics = evaluate_model(result.model, result.dataset, preset, seed)
             result.metrics["step"] = result.step
             runs.write_metrics(result.run_dir, result.metrics)
+        except KeyboardInterrupt as err:
+            raise Interrupted(
+                f"{saved}; interrupted while scoring it, so metrics.json and the pictures are "
+                f"not written: score it with `untwine evaluate {result.run_dir}` and draw its "
+                f"traversal with `untwine traverse {result.run_dir}`"
+            ) from err
         except Exception as err:  # the run is trained and saved: still draw, then report
             failed = err
     try:
         result.pictures = draw_model(result.model, result.dataset, result.run_dir, seed)
+    except KeyboardInterrupt as err:
+        rescore = f" and score it with `untwine evaluate {result.run_dir}`" if failed else ""
+        raise Interrupted(
+            f"{saved}{', metrics.json written' if result.metrics else ''}; interrupted while "
+            f"drawing its pictures: draw its traversal with `untwine traverse {result.run_dir}`"
+            f"{rescore}"
+        ) from err
     except Exception as err:
         raise UntwineError(
             f"{result.run_dir} is trained and saved (step {result.step}), but drawing its "
@@ -205,7 +219,13 @@ def evaluate_run(run_dir: str | Path, preset: str = DEFAULT_PRESET, seed: int = 
     model, dataset = load_run(run_dir)
     if not model.has_codes:
         raise UntwineError(f"{run_dir} holds a {type(model).__name__}, which has no codes to score")
-    metrics = evaluate_model(model, dataset, preset, seed)
+    try:
+        metrics = evaluate_model(model, dataset, preset, seed)
+    except KeyboardInterrupt as err:
+        raise Interrupted(
+            f"interrupted while scoring {run_dir}; its metrics.json is not (re)written, the run "
+            f"is unchanged: score it again with `untwine evaluate {run_dir}`"
+        ) from err
     step = runs.weights_info(run_dir).get("step")
     if step is not None:
         metrics["step"] = int(step)
