@@ -301,13 +301,16 @@ def _default(f: object) -> object:
 @experiment_app.command("isometry")
 def experiment_isometry(
     out: Path = typer.Option(Path("isometry_experiment"), "--out", help="Folder for md/json/png."),
-    samples: int = typer.Option(2000, help="Points per manifold (HLLE is O(N²) in memory)."),
-    epochs: int = typer.Option(15, help="Autoencoder training epochs."),
+    samples: int = typer.Option(1500, help="Points per manifold (HLLE is O(N²) in memory)."),
+    epochs: int = typer.Option(12, help="Autoencoder training epochs."),
     seed: int = typer.Option(0, help="Seed of the latents, nets and ICA."),
     seeds: str = typer.Option("", help="Comma-separated seeds (e.g. 0,1,2): mean ± std table."),
     manifolds: str = typer.Option(
         "", help="Comma-separated manifolds (default blob2d,blob3d,blob2dwarped; scenes: "
         "scene2d,scene3d,scenewarped)."
+    ),
+    methods: str = typer.Option(
+        "", help="Comma-separated methods (default hlle,ae,irmae,vae,isoae)."
     ),
 ) -> None:
     """Hessian LLE + ICA vs AE, IRMAE, VAE and the local-isometry AE on image manifolds."""
@@ -323,6 +326,8 @@ def experiment_isometry(
     options: dict = {"n_samples": samples, "epochs": epochs, "seed": seed}
     if manifolds:
         options["manifolds"] = tuple(m.strip() for m in manifolds.split(",") if m.strip())
+    if methods:
+        options["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
     cfg = IsometryExperimentConfig(**options)
     if seeds:
         try:

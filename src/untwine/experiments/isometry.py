@@ -44,8 +44,8 @@ class IsometryExperimentConfig:
 
     manifolds: tuple[str, ...] = ("blob2d", "blob3d", "blob2dwarped")
     methods: tuple[str, ...] = ("hlle", "ae", "irmae", "vae", "isoae")
-    n_samples: int = 2000
-    epochs: int = 15
+    n_samples: int = 1500
+    epochs: int = 12
     batch_size: int = 64
     lr: float = 1e-3
     pca_components: int = 30
@@ -97,11 +97,13 @@ def run_method(
     cfg: IsometryExperimentConfig,
     run_dir: Path,
     name: str = "manifold",
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """(raw codes, +ICA codes, info) of one method fitted on ``images`` (n, C, H, W).
 
     Autoencoders train through ``untwine.train`` into ``run_dir`` for ``epochs`` passes' worth
-    of steps (batches drawn with replacement from the images)."""
+    of steps (batches drawn with replacement from the images); ``overrides`` are extra
+    ``--set``-style keys of the run config (e.g. ``{"isometry_weight": 1.0}``)."""
     flat = images.reshape(len(images), -1).astype(np.float64)
     if method == "hlle":
         model = SpectralICA(d, pca_components=cfg.pca_components, random_state=cfg.seed)
@@ -112,20 +114,18 @@ def run_method(
     config = make_run_config(
         model_name,
         {"train.steps": steps, "train.batch_size": cfg.batch_size, "train.lr": cfg.lr,
-         "train.seed": cfg.seed, "train.metrics": "none", "train.log_every": steps,
+         "train.seed": cfg.seed, "train.metrics": "none", "train.log_every": max(1, steps // 5),
          "train.checkpoint_every": steps, "data.name": name,
-         "latents": max(d, model_entry(model_name).config_class.latents)},
+         "latents": max(d, model_entry(model_name).config_class.latents), **(overrides or {})},
     )
     result = train(config, run_dir, force=True, quiet=True, dataset=in_memory_dataset(name, images))
     raw = representer(result.model, batch_size=512)(images)
     ica_codes = _ica(raw, d, cfg.seed)
     ica_codes = ica_codes * isometric_axis_scales(ica_codes, flat, cfg.metric_neighbors)
-    info = {"final_loss": _final_loss(run_dir), "config": config.to_dict()["model_config"]}
+    last = runs.read_log(run_dir)[-1]
+    info = {"final_loss": last["loss"], "final_terms": last,
+            "config": config.to_dict()["model_config"]}
     return raw, ica_codes, info
-
-
-def _final_loss(run_dir: Path) -> float:
-    return runs.read_log(run_dir)[-1]["loss"]
 
 
 def run_isometry_experiment(
