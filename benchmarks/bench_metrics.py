@@ -3,6 +3,13 @@
 For each preset: seconds per metric, seconds spent rendering + encoding, distinct images
 encoded, and the images the reference protocol would encode (each metric encodes every draw:
 ~1.9 M for BetaVAE, ~1 M for FactorVAE). Run: python benchmarks/bench_metrics.py [--preset fast]
+
+``--dci dsprites shapes3d`` times exact DCI (untwine's presorted engine) against scikit-learn's
+``GradientBoostingClassifier`` on the same codes, 10,000 / 5,000 points of the grid's factor
+sizes, 10 latents: seconds, ratio, max |difference| of D, C and informativeness, beside the
+spread of scikit-learn's own DCI over ``--sklearn-states``. ``--out FILE`` merges into FILE, so
+the pieces can run separately; with a dsprites DCI row and the study preset in it, the
+reference protocol's time is put together from measured parts (see :func:`reference_estimate`).
 """
 
 from __future__ import annotations
@@ -10,13 +17,101 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from untwine.data import load_dataset
+from untwine.metrics.dci import dci
 from untwine.metrics.evaluate import evaluate
+
+GRIDS = {"dsprites": (1, 3, 6, 40, 32, 32), "shapes3d": (10, 10, 10, 8, 4, 15)}
+"""Factor sizes of the two study datasets (dSprites' colour takes one value)."""
+DCI_KEYS = ("disentanglement", "completeness", "informativeness_test", "informativeness_train")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def grid_codes(sizes, num, rs: np.random.RandomState, mixing: np.ndarray) -> tuple:
+    """Uniform factor classes (num, K) and float32 codes: scaled factors × mixing + noise."""
+    factors = np.stack([rs.randint(s, size=num) for s in sizes], axis=1)
+    scaled = factors / np.maximum(np.array(sizes) - 1, 1)
+    codes = scaled @ mixing + 0.05 * rs.randn(num, mixing.shape[1])
+    return codes.astype(np.float32), factors
+
+
+def dci_row(grid: str, states: list[int], jobs: int) -> dict:
+    """Exact vs scikit-learn DCI on one grid's codes; sklearn's spread over random states.
+
+    Codes: each factor mostly in its own latent (weight 1) with 0.3-weighted leakage into two
+    others; the remaining latents are noise. Both backends fit the factors on ``jobs`` workers.
+    """
+    sizes = GRIDS[grid]
+    rs = np.random.RandomState(0)
+    mixing = np.zeros((len(sizes), 10))
+    for k in range(len(sizes)):
+        mixing[k, k] = 1.0
+        mixing[k, rs.choice(10, 2, replace=False)] += 0.3
+    ctr, ftr = grid_codes(sizes, 10000, rs, mixing)
+    cte, fte = grid_codes(sizes, 5000, rs, mixing)
+    row = {"factor_sizes": sizes, "num_train": 10000, "num_test": 5000, "latents": 10,
+           "n_jobs": jobs, "peak_rss_mb_before": round(peak_rss_mb(), 1)}
+    dci(ctr[:300], ftr[:300], cte[:100], fte[:100], n_jobs=1)  # compile outside the timing
+    start = time.perf_counter()
+    exact = dci(ctr, ftr, cte, fte, backend="exact", n_jobs=jobs)
+    row["exact_s"] = round(time.perf_counter() - start, 2)
+    row["peak_rss_mb_after_exact"] = round(peak_rss_mb(), 1)
+    theirs = {}
+    for state in states:
+        start = time.perf_counter()
+        theirs[state] = dci(ctr, ftr, cte, fte, backend="sklearn", n_jobs=jobs, random_state=state)
+        row[f"sklearn_s_state{state}"] = round(time.perf_counter() - start, 2)
+        print(json.dumps({grid: {k: v for k, v in row.items() if k.endswith("_s") or "_s_" in k}}),
+              flush=True)
+    row["sklearn_s"] = row[f"sklearn_s_state{states[0]}"]
+    row["ratio"] = round(row["sklearn_s"] / row["exact_s"], 1)
+    row["exact"] = {k: exact[k] for k in DCI_KEYS}
+    row["sklearn"] = {str(s): {k: theirs[s][k] for k in DCI_KEYS} for s in states}
+    row["max_abs_diff_exact_vs_sklearn_state0"] = {
+        k: abs(exact[k] - theirs[states[0]][k]) for k in DCI_KEYS
+    }
+    row["sklearn_spread_over_states"] = {
+        k: float(np.ptp([theirs[s][k] for s in states])) for k in DCI_KEYS
+    }
+    return row
+
+
+def reference_estimate(report: dict) -> dict | None:
+    """The study preset vs the reference protocol (no code cache, scikit-learn's DCI).
+
+    Measured: the study preset with cache and exact engine (total, encode and DCI seconds,
+    images encoded / requested); scikit-learn's DCI on dSprites-sized codes. Put together: the
+    reference protocol = that total − its DCI − its encoding + sklearn's DCI + every requested
+    image encoded at the measured rate (the scores are the same up to DCI's tie-breaking: the
+    cache replays the reference's draws, see tests/metrics/test_evaluate.py).
+    """
+    study = report.get("presets", {}).get("study")
+    row = report.get("dci", {}).get("dsprites")
+    if not study or not row:
+        return None
+    rate = study["encode_s"] / max(study["images_encoded"], 1)
+    encode_all = rate * study["images_reference_would_encode"]
+    total = study["total_s"] - study["per_metric_s"]["dci"] - study["encode_s"]
+    reference = total + row["sklearn_s"] + encode_all
+    return {
+        "study_preset_s": study["total_s"],
+        "reference_protocol_s_from_parts": round(reference, 1),
+        "ratio": round(reference / study["total_s"], 1),
+        "parts": {"other_metrics_s": round(total, 1), "sklearn_dci_s": row["sklearn_s"],
+                  "encode_every_request_s": round(encode_all, 1),
+                  "encode_s_per_image": rate},
+    }
 
 
 def encoder(dataset, seed: int = 0, dim: int = 10) -> torch.nn.Module:
@@ -43,9 +138,16 @@ def encoder(dataset, seed: int = 0, dim: int = 10) -> torch.nn.Module:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--preset", action="append", choices=["fast", "study"])
-    parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument("--preset", action="append", choices=["fast", "study", "none"])
+    parser.add_argument("--dci", nargs="*", choices=sorted(GRIDS), default=[])
+    parser.add_argument("--sklearn-states", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", help="also write the JSON here (merged into an existing file)")
     args = parser.parse_args()
+    old = json.loads(Path(args.out).read_text()) if args.out and Path(args.out).exists() else {}
+    dci_rows = dict(old.get("dci", {}))
+    for grid in args.dci:
+        dci_rows[grid] = dci_row(grid, args.sklearn_states, args.jobs)
     dataset = load_dataset("dsprites")
     net = encoder(dataset)
 
@@ -59,9 +161,11 @@ def main() -> None:
         "encoder": "conv 8-16-16-32 (4x4, stride 2) + linear 10, torch seed 0",
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "presets": {},
+        "presets": dict(old.get("presets", {})),
+        "dci": dci_rows,
     }
-    for preset in args.preset or ["fast", "study"]:
+    presets = args.preset or (["fast", "study"] if not args.dci else [])
+    for preset in [p for p in presets if p != "none"]:
         start = time.perf_counter()
         result = evaluate(dataset, represent, preset=preset, seed=0, encode_batch_size=4096)
         report["presets"][preset] = {
@@ -76,7 +180,9 @@ def main() -> None:
             },
             "versions": result["versions"],
         }
+        report["presets"][preset]["peak_rss_mb"] = round(peak_rss_mb(), 1)
         print(json.dumps({preset: report["presets"][preset]["per_metric_s"]}), flush=True)
+    report["study_vs_reference"] = reference_estimate(report)
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

@@ -157,6 +157,16 @@ def test_exact_backend_matches_sklearns_classifier(kind):
         assert abs(ours[key] - theirs[key]) <= 1e-12, (key, ours[key], theirs[key])
 
 
+def test_random_state_reaches_both_backends_alike():
+    ctr, ftr = _codes("rotated", 600, 0)
+    cte, fte = _codes("rotated", 300, 1)
+    ours = dci(ctr, ftr, cte, fte, backend="exact", n_jobs=1, random_state=7)
+    theirs = dci(ctr, ftr, cte, fte, backend="sklearn", n_jobs=1, random_state=7)
+    assert ours["params"]["random_state"] == 7
+    for key in ("informativeness_test", "disentanglement", "completeness"):
+        assert abs(ours[key] - theirs[key]) <= 1e-12, (key, ours[key], theirs[key])
+
+
 def test_exact_backend_stays_within_tolerance_on_tied_codes():
     ctr, ftr = _codes("identity", 600, 0)
     cte, fte = _codes("identity", 300, 1)

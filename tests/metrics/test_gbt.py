@@ -43,3 +43,14 @@ def test_trees_leaf_values_and_importances_equal_sklearn_bit_for_bit(num_classes
 def test_one_class_is_refused():
     with pytest.raises(UntwineError, match="two classes"):
         ExactGradientBoosting().fit(np.ones((5, 2)), np.zeros(5))
+
+
+@pytest.mark.parametrize("max_depth", [1, 4])
+def test_other_depths_equal_sklearn_bit_for_bit(max_depth):
+    # Depth 1 partitions nothing; depth 4 writes children through three levels of sorted lists.
+    x, y = _codes(4, n=500, d=6, seed=2)
+    theirs = GradientBoostingClassifier(n_estimators=8, max_depth=max_depth, random_state=3)
+    theirs.fit(x, y)
+    ours = ExactGradientBoosting(n_estimators=8, max_depth=max_depth, random_state=3).fit(x, y)
+    np.testing.assert_array_equal(ours.feature_importances_, theirs.feature_importances_)
+    np.testing.assert_array_equal(ours.train_raw_, theirs.decision_function(x))

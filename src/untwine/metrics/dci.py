@@ -62,13 +62,13 @@ def disentanglement_completeness(importance_matrix: np.ndarray) -> dict[str, flo
     }
 
 
-def _fit_sklearn(x_train: np.ndarray, y_train: np.ndarray):
+def _fit_sklearn(x_train: np.ndarray, y_train: np.ndarray, random_state: int = 0):
     """sklearn's default gradient boosting; random_state only breaks ties between equal splits."""
-    model = GradientBoostingClassifier(random_state=0).fit(x_train, y_train)
+    model = GradientBoostingClassifier(random_state=random_state).fit(x_train, y_train)
     return model, np.abs(model.feature_importances_)
 
 
-def _fit_fast(x_train: np.ndarray, y_train: np.ndarray):
+def _fit_fast(x_train: np.ndarray, y_train: np.ndarray, random_state: int = 0):
     """Histogram gradient boosting shaped like the default GBC, with GBC's impurity importance.
 
     100 iterations, learning rate 0.1, depth ≤ 3, one sample per leaf allowed, no early
@@ -85,7 +85,7 @@ def _fit_fast(x_train: np.ndarray, y_train: np.ndarray):
         min_samples_leaf=1,
         l2_regularization=0.0,
         early_stopping=False,
-        random_state=0,
+        random_state=random_state,
     ).fit(x_train, y_train)
     return model, _impurity_importance(model, x_train, y_train)
 
@@ -139,7 +139,12 @@ def _walk(nodes, binned, residual, raw_k, importance) -> None:
 
 
 def _one_factor(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, backend: str
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    backend: str,
+    random_state: int = 0,
 ) -> tuple[np.ndarray, float, float]:
     """Importance of each code for one factor, and the train / test accuracy of its classifier."""
     if np.unique(y_train).size < 2:
@@ -149,17 +154,19 @@ def _one_factor(
     fit = _fit_sklearn if backend == "sklearn" else _fit_fast
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model, importance = fit(x_train, y_train)
+        model, importance = fit(x_train, y_train, random_state)
     train_acc = float(np.mean(model.predict(x_train) == y_train))
     test_acc = float(np.mean(model.predict(x_test) == y_test))
     return importance, train_acc, test_acc
 
 
-def _one_factor_exact(x_train, y_train, x_test, y_test, sorted_codes):
+def _one_factor_exact(x_train, y_train, x_test, y_test, sorted_codes, random_state=0):
     """As :func:`_one_factor` with the presorted exact engine."""
     if np.unique(y_train).size < 2:
         return np.zeros(x_train.shape[1]), 1.0, float(np.mean(y_test == y_train[0]))
-    model = ExactGradientBoosting(random_state=0).fit(x_train, y_train, presorted=sorted_codes)
+    model = ExactGradientBoosting(random_state=random_state).fit(
+        x_train, y_train, presorted=sorted_codes
+    )
     train_acc = float(np.mean(model.predict_train() == y_train))
     test_acc = float(np.mean(model.predict(x_test) == y_test))
     return np.abs(model.feature_importances_), train_acc, test_acc
@@ -172,6 +179,7 @@ def importance_matrix(
     factors_test: np.ndarray,
     backend: str = "exact",
     n_jobs: int | None = None,
+    random_state: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """R (codes × factors), and per-factor train / test accuracies; factors fitted in parallel."""
     if backend not in BACKENDS:
@@ -193,6 +201,7 @@ def importance_matrix(
                         codes_test,
                         factors_test[:, k],
                         sorted_codes,
+                        random_state,
                     ),
                     order,
                 )
@@ -200,7 +209,12 @@ def importance_matrix(
     else:
         out = Parallel(n_jobs=jobs)(
             delayed(_one_factor)(
-                codes_train, factors_train[:, k], codes_test, factors_test[:, k], backend
+                codes_train,
+                factors_train[:, k],
+                codes_test,
+                factors_test[:, k],
+                backend,
+                random_state,
             )
             for k in order
         )
@@ -219,6 +233,7 @@ def dci(
     factors_test: np.ndarray,
     backend: str = "exact",
     n_jobs: int | None = None,
+    random_state: int = 0,
 ) -> dict:
     """DCI scores of codes (N, D) against integer factor classes (N, K).
 
@@ -230,16 +245,25 @@ def dci(
     such, never as DCI.
     Keys: ``informativeness_train``, ``informativeness_test`` (mean accuracy over factors),
     ``disentanglement``, ``completeness``, plus ``backend`` and ``params``. ``n_jobs``
-    defaults to the number of cores.
+    defaults to the number of cores. ``random_state`` seeds the classifiers: it only breaks
+    ties between equally good splits (the reference passes none, so its DCI moves with such
+    ties from run to run; a fixed seed makes it repeatable).
     """
     ctr, ftr, cte, fte = check_train_test(
         codes_train, factors_train, codes_test, factors_test, classes=True
     )
-    importance, train_acc, test_acc = importance_matrix(ctr, ftr, cte, fte, backend, n_jobs)
+    importance, train_acc, test_acc = importance_matrix(
+        ctr, ftr, cte, fte, backend, n_jobs, random_state
+    )
     return {
         "informativeness_train": float(np.mean(train_acc)),
         "informativeness_test": float(np.mean(test_acc)),
         **disentanglement_completeness(importance),
         "backend": backend,
-        "params": {"backend": backend, "num_train": len(ctr), "num_test": len(cte)},
+        "params": {
+            "backend": backend,
+            "num_train": len(ctr),
+            "num_test": len(cte),
+            "random_state": int(random_state),
+        },
     }

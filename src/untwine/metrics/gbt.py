@@ -6,7 +6,9 @@ DCI (disentanglement_lib's ``compute_importance_gbt``) fits one
 splits, class priors as the initial prediction, one Newton step per leaf. scikit-learn sorts
 the samples of every node for every feature of every tree; the samples never change between
 stages, so :class:`ExactGradientBoosting` sorts each feature once and grows every tree by
-scans and stable partitions of those sorted lists (numba, compiled on first use and cached).
+scans and stable partitions of those sorted lists (numba, compiled on first use in each
+process, ~6 s; not cached on disk: numba's cache of the recursive ``_pairwise_sum`` crashed a
+later process that loaded it).
 
 It follows scikit-learn 1.9's code path step by step, so that on codes without tied values the
 trees, leaf values, importances and predictions equal ``GradientBoostingClassifier
@@ -53,9 +55,11 @@ RAND_R_MAX = 2147483647
 """scikit-learn's ``_random.RAND_R_MAX``: the exclusive bound of each tree's seed draw."""
 _EPSILON = float(np.finfo(np.float64).eps)
 _LEAF = -1
+_SLACK = 1.0 + 1e-12
+"""Relative margin of the reciprocal bound of the split proxy (its error is a few 1e-16)."""
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _rand_r(state: np.ndarray) -> int:
     """scikit-learn's ``our_rand_r``: one xorshift32 step of state[0], modulo 2**31."""
     s = state[0]
@@ -68,7 +72,7 @@ def _rand_r(state: np.ndarray) -> int:
     return s % 2147483648
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
     """NumPy's pairwise summation of a[lo:lo+n] (``np.add.reduce`` on contiguous float64)."""
     if n < 8:
@@ -100,20 +104,30 @@ def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
     return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
 
 
-@njit(cache=True, nogil=True)
-def _scan_feature(xf, seg, y, start, end, sum_total, wn, best):
+@njit(nogil=True)
+def _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv):
     """Best split of one feature's sorted node segment; updates best = [proxy, pos, threshold].
 
     Returns True when this feature improved ``best`` (strictly, as scikit-learn's ``>``).
+    The proxy is first bounded with the reciprocals ``inv[m] = 1/m`` (two multiplications
+    instead of two divisions, within a few ulps); only a candidate within a relative 1e-12 of
+    ``best`` is recomputed with scikit-learn's divisions, so the comparison is the exact one.
     """
     improved = False
+    best_proxy = best[0]
     sum_left = 0.0
     w_left = 0.0
     pos = start
     p = start
+    x_next = xf[seg[start]]
     while p < end:
         p += 1
-        while p < end and xf[seg[p]] <= xf[seg[p - 1]] + FEATURE_THRESHOLD:
+        x_prev = x_next
+        while p < end:
+            x_next = xf[seg[p]]
+            if x_next > x_prev + FEATURE_THRESHOLD:
+                break
+            x_prev = x_next
             p += 1
         if p >= end:
             break
@@ -130,26 +144,30 @@ def _scan_feature(xf, seg, y, start, end, sum_total, wn, best):
                 w_left -= 1.0
         pos = p
         sum_right = sum_total - sum_left
+        bound = sum_left * sum_left * inv[p - start] + sum_right * sum_right * inv[end - p]
+        if bound * _SLACK <= best_proxy:
+            continue
         proxy = sum_left * sum_left / w_left + sum_right * sum_right / (wn - w_left)
-        if proxy > best[0]:
+        if proxy > best_proxy:
+            best_proxy = proxy
             best[0] = proxy
             best[1] = p
-            best[2] = np.float64(xf[seg[p - 1]]) / 2.0 + np.float64(xf[seg[p]]) / 2.0
+            best[2] = np.float64(x_prev) / 2.0 + np.float64(x_next) / 2.0
             improved = True
     return improved
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _grow_tree(
     xt,
     presorted,
     y,
     seed,
     max_depth,
-    lists,
+    levels,
     order,
-    tmp,
     go_left,
+    inv,
     leaf_of,
     node_feature,
     node_threshold,
@@ -159,9 +177,11 @@ def _grow_tree(
 ):
     """One ``DecisionTreeRegressor(max_depth)`` fit of y on xt (features × samples, float32).
 
-    ``presorted[f]`` is the sample order of feature f; ``lists`` holds, per feature, the nodes'
-    segments in that order. Writes the node arrays, ``leaf_of`` (each sample's leaf) and the
-    tree's unnormalised impurity importances; returns the node count.
+    ``presorted[f]`` is the sample order of feature f; ``levels[depth - 1, f]`` holds the
+    segments of the nodes at that depth in that order (children are written to the next
+    level, so partitions never overwrite what they read). Writes the node arrays, ``leaf_of``
+    (each sample's leaf) and the tree's unnormalised impurity importances; returns the node
+    count.
     """
     num_features, n = xt.shape
     state = np.empty(1, dtype=np.int64)
@@ -220,7 +240,7 @@ def _grow_tree(
         is_leaf = depth >= max_depth or (end - start) < 2 or impurity <= _EPSILON
 
         if not is_leaf:
-            src = presorted if node == 0 else lists
+            src = presorted if depth == 0 else levels[depth - 1]
             f_i = num_features
             n_visited = 0
             n_found = 0
@@ -250,7 +270,7 @@ def _grow_tree(
                     continue
                 f_i -= 1
                 features[f_i], features[f_j] = features[f_j], features[f_i]
-                if _scan_feature(xf, seg, y, start, end, sum_total, wn, best):
+                if _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv):
                     best_feature = f
             for j in range(n_known):
                 features[j] = constant_features[j]
@@ -309,30 +329,28 @@ def _grow_tree(
                         wn * impurity - w_left * imp_left - w_right * imp_right
                     )
                     # Children that may split need their segments of every sorted list.
+                    # Stable, branch-free: each sample goes to slot w (left) or r (right).
                     if depth + 1 < max_depth:
                         for p in range(start, pos):
-                            go_left[order[p]] = True
+                            go_left[order[p]] = 1
                         for p in range(pos, end):
-                            go_left[order[p]] = False
+                            go_left[order[p]] = 0
                         for j in range(n_constant):
                             is_constant[constant_features[j]] = True
+                        dst = levels[depth]
                         for g in range(num_features):
                             if is_constant[g]:
                                 continue
                             source = src[g]
-                            dest = lists[g]
+                            dest = dst[g]
                             w = start
-                            r = 0
+                            r = pos
                             for p in range(start, end):
                                 s = source[p]
-                                if go_left[s]:
-                                    dest[w] = s
-                                    w += 1
-                                else:
-                                    tmp[r] = s
-                                    r += 1
-                            for q in range(r):
-                                dest[pos + q] = tmp[q]
+                                gl = np.int64(go_left[s])
+                                dest[r + gl * (w - r)] = s
+                                w += gl
+                                r += 1 - gl
                         for j in range(n_constant):
                             is_constant[constant_features[j]] = False
                     st_int[top, 0] = pos
@@ -359,7 +377,7 @@ def _grow_tree(
     return node_count
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _boost(
     xt,
     presorted,
@@ -385,10 +403,14 @@ def _boost(
     num_stages, num_trees = node_count.shape
     multiclass = num_trees > 1
     factor = (num_trees - 1) / num_trees if multiclass else 1.0
-    lists = np.empty((num_features, n), dtype=presorted.dtype)
+    levels = np.empty((max(max_depth - 1, 1), num_features, n), dtype=presorted.dtype)
     order = np.empty(n, dtype=np.int64)
-    tmp = np.empty(n, dtype=np.int64)
-    go_left = np.zeros(n, dtype=np.bool_)
+    go_left = np.zeros(n, dtype=np.uint8)
+    inv = np.empty(n + 1)
+    inv[0] = 0.0
+    for m in range(1, n + 1):
+        inv[m] = 1.0 / m
+    gradient = np.empty(n)
     leaf_of = np.empty(n, dtype=np.int64)
     neg = np.empty((n, num_trees))
     target = np.empty(n)
@@ -422,7 +444,9 @@ def _boost(
                     neg[i, 0] = -(np.exp(r) - yt)
         for k in range(num_trees):
             t = stage * num_trees + k
-            g = neg[:, k]
+            g = gradient  # contiguous: the scans gather from it at random
+            for i in range(n):
+                g[i] = neg[i, k]
             for i in range(n):
                 if multiclass:
                     target[i] = 1.0 if y[i] == k else 0.0
@@ -434,10 +458,10 @@ def _boost(
                 g,
                 seeds[t],
                 max_depth,
-                lists,
+                levels,
                 order,
-                tmp,
                 go_left,
+                inv,
                 leaf_of,
                 node_feature[stage, k],
                 node_threshold[stage, k],
@@ -482,7 +506,7 @@ def _boost(
                 raw[i, k] += learning_rate * values[leaf_of[i]]
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _predict_raw(
     xt, raw, learning_rate, node_feature, node_threshold, node_left, node_right, node_value
 ):
@@ -510,7 +534,8 @@ def presort(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(features × samples float32 codes, per-feature sample order): shareable across fits."""
     xt = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)
     order = np.argsort(xt, axis=1, kind="stable")
-    return xt, np.ascontiguousarray(order)
+    dtype = np.int32 if xt.shape[1] < 2**31 else np.int64
+    return xt, np.ascontiguousarray(order, dtype=dtype)
 
 
 class ExactGradientBoosting:
