@@ -5,7 +5,7 @@ import torch
 
 from untwine.errors import UntwineError
 from untwine.models import interventions as I
-from untwine.models.dotvae import OneAtATime, switch_decision
+from untwine.models.one_at_a_time import OneAtATime, budget_schedule, switch_decision
 
 # -- pure loss terms -------------------------------------------------------------------------
 
@@ -123,6 +123,35 @@ def test_schedule_judges_a_still_growing_dim_after_max_windows():
     )
     _simulate(s, informative=1, steps=11, rise=100)  # d_1 still growing at step 10
     assert s.switch_step.tolist() == [0, 10]  # kept after 2 windows although still growing
+
+
+def test_budget_schedule_fits_every_dim_into_the_run():
+    got = budget_schedule(600, 10)
+    # 60 pre-training steps, β ramp until step 300, windows of ⌊0.8 · 540 / 20⌋ = 21 steps
+    assert got == {
+        "pretrain_steps": 60,
+        "beta_ramp_steps": 240,
+        "window": 21,
+        "max_windows": 2,
+        "kl_decay": 0.0952,
+    }
+    # no dim waiting for β: all 10 dims each judged after two windows, by step 60 + 420 = 480
+    s = OneAtATime(10, got["pretrain_steps"], got["window"], 0.0, 2, 0.001, 1.0)
+    _simulate(s, informative=10, steps=600, rise=10_000)  # never settles: two windows each
+    assert bool(s.done) and s.switch_step.tolist()[-1] == 60 + 9 * 2 * 21
+    with pytest.raises(UntwineError, match="at least 30 steps"):
+        budget_schedule(20, 10)
+
+
+def test_schedule_budget_sets_the_schedule_fields_and_refuses_a_conflict():
+    from untwine.models.dotvae import DOTVAEConfig
+
+    cfg = DOTVAEConfig(schedule_budget=600)
+    assert (cfg.pretrain_steps, cfg.window, cfg.beta_ramp_steps) == (60, 21, 240)
+    again = DOTVAEConfig(**{k: getattr(cfg, k) for k in vars(cfg)})  # a saved config.json
+    assert again == cfg
+    with pytest.raises(UntwineError, match="schedule_budget sets window"):
+        DOTVAEConfig(schedule_budget=600, window=50)
 
 
 # -- the model ---------------------------------------------------------------------------------

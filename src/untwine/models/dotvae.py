@@ -31,151 +31,38 @@ Our reconstruction (every choice is a :class:`DOTVAEConfig` field):
   weighted by ``consistency_weight``; the GAN term is the non-saturating generator loss,
   weighted by ``adv_weight`` (0 drops the discriminator), with the discriminator a conv net
   trained by its own Adam(``disc_lr``, (0.5, 0.9)) on real x against x̂;
-- the schedule (:class:`OneAtATime`): after pre-training d_1 is switched on; every ``window``
-  steps the newest dim's KL (a moving average, a buffer) is compared with its value one window
-  earlier; once it changed by at most ``plateau_tol`` of itself (or ``active_kl``), or after
-  ``max_windows`` windows, the dim is judged: with KL ≥ ``active_kl`` nats it is kept and the
-  next dim is switched on; below, it carries nothing z could not, so it is switched off again
-  and no more dims are tried. ``discovered_factors`` = switched-on dims with KL ≥ active_kl;
-  the step each dim was switched on is in ``extra_metrics()["switch_steps"]``. A dim is only
-  dropped once β has finished rising (before that z has not been pushed to give information
-  up, so an empty new dim waits);
+- the schedule (:class:`~untwine.models.one_at_a_time.OneAtATime`): after pre-training d_1 is
+  switched on; every ``window`` steps the newest dim's KL (a moving average, a buffer) is
+  compared with its value one window earlier; once it changed by at most ``plateau_tol`` of
+  itself (or ``active_kl``), or after ``max_windows`` windows, the dim is judged: with KL ≥
+  ``active_kl`` nats it is kept and the next dim is switched on; below, it carries nothing z
+  could not, so it is switched off again and no more dims are tried. ``discovered_factors`` =
+  switched-on dims with KL ≥ active_kl; the step each dim was switched on is in
+  ``extra_metrics()["switch_steps"]``. A dim is only dropped once β has finished rising (before
+  that z has not been pushed to give information up, so an empty new dim waits); the defaults
+  are paper-scale, ``schedule_budget`` sizes the schedule to a short run
+  (:func:`~untwine.models.one_at_a_time.budget_schedule`);
 - ``represent`` gives the means of d, switched-off dims zeroed (``codes="disentangled"``), or
   [d, z] (``codes="all"``); ``decode_images`` of a d code decodes it with z = 0 (the prior mean).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
 from untwine.errors import UntwineError
 from untwine.models import interventions as I
 from untwine.models import regularisers as R
 from untwine.models.base import ExtraOptimiser, Model, register_model
+from untwine.models.one_at_a_time import BUDGET_FIELDS, OneAtATime, budget_schedule
 from untwine.models.vae import VAEConfig, check_choice, check_number
 from untwine.nets.conv import ConvEmbedder, Decoder, Encoder, check_image_shape
 
 CODES = ("disentangled", "all")
-DECISIONS = ("wait", "keep", "drop")
-
-
-def switch_decision(
-    kl_now: float,
-    kl_before: float,
-    windows: int,
-    active_kl: float,
-    plateau_tol: float,
-    max_windows: int,
-    may_drop: bool = True,
-) -> str:
-    """Judge the newest d dim after ``windows`` windows: "wait", "keep" or "drop".
-
-    It has settled when |KL_now − KL_before| ≤ plateau_tol · max(KL_before, active_kl), or when
-    ``max_windows`` windows have passed; a settled dim is kept if KL_now ≥ active_kl nats, else
-    dropped (the signal to stop switching dims on). While ``may_drop`` is False (β still rising,
-    so z has not yet been pushed to give information up) a dim that would be dropped waits.
-    """
-    settled = abs(kl_now - kl_before) <= plateau_tol * max(kl_before, active_kl)
-    if not settled and windows < max_windows:
-        return "wait"
-    if kl_now >= active_kl:
-        return "keep"
-    return "drop" if may_drop else "wait"
-
-
-class OneAtATime(nn.Module):
-    """DOT-VAE's switch schedule as buffers (checkpointed with the model, so resume is exact).
-
-    ``mask`` (K,) is γ; ``switch_step`` (K,) the step each dim was switched on (−1 never);
-    ``kl`` (K,) the moving average of each d dim's KL; ``newest`` the dim on trial (−1 before
-    the first); ``done`` set once a dim was dropped or K_max kept. Step numbers are the first
-    step a change applies to (d_1 is on from step ``pretrain_steps``); no dim is dropped before
-    step ``drop_from`` (DOT-VAE: the end of its β ramp).
-    """
-
-    def __init__(
-        self,
-        dims: int,
-        pretrain_steps: int,
-        window: int,
-        plateau_tol: float,
-        max_windows: int,
-        active_kl: float,
-        kl_decay: float,
-        drop_from: int = 0,
-    ):
-        super().__init__()
-        self.dims, self.pretrain_steps, self.window = dims, pretrain_steps, window
-        self.drop_from = drop_from
-        self.plateau_tol, self.max_windows = plateau_tol, max_windows
-        self.active_kl, self.kl_decay = active_kl, kl_decay
-        self.register_buffer("mask", torch.zeros(dims))
-        self.register_buffer("switch_step", torch.full((dims,), -1, dtype=torch.long))
-        self.register_buffer("kl", torch.zeros(dims))
-        self.register_buffer("newest", torch.tensor(-1))
-        self.register_buffer("windows", torch.tensor(0))
-        self.register_buffer("check_step", torch.tensor(0))
-        self.register_buffer("kl_before", torch.tensor(0.0))
-        self.register_buffer("done", torch.tensor(False))
-        if pretrain_steps == 0:
-            self._switch_on(0, 0)
-
-    @torch.no_grad()
-    def observe(self, kl: torch.Tensor) -> None:
-        """Fold one batch's mean KL per d dim (K,) into the moving average."""
-        self.kl.lerp_(kl.to(self.kl.dtype), self.kl_decay)
-
-    @torch.no_grad()
-    def update(self, step: int) -> None:
-        """Act at the end of 0-based ``step``, for the steps from t = step + 1 on: switch d_1 on
-        when pre-training ends (t = pretrain_steps); judge the newest dim every ``window`` steps;
-        keep it and switch the next on, or drop it and stop."""
-        t = step + 1
-        if bool(self.done) or t < self.pretrain_steps:
-            return
-        if int(self.newest) < 0:
-            self._switch_on(0, t)
-            return
-        if t - int(self.check_step) < self.window:
-            return
-        k = int(self.newest)
-        now = float(self.kl[k])
-        self.windows += 1
-        decision = switch_decision(
-            now,
-            float(self.kl_before),
-            int(self.windows),
-            self.active_kl,
-            self.plateau_tol,
-            self.max_windows,
-            may_drop=t >= self.drop_from,
-        )
-        if decision == "wait":
-            self.kl_before.fill_(now)
-            self.check_step.fill_(t)
-        elif decision == "keep" and k + 1 < self.dims:
-            self._switch_on(k + 1, t)
-        else:
-            if decision == "drop":
-                self.mask[k] = 0.0
-            self.done.fill_(True)
-
-    def _switch_on(self, k: int, t: int) -> None:
-        self.mask[k] = 1.0
-        self.switch_step[k] = t
-        self.newest.fill_(k)
-        self.windows.zero_()
-        self.check_step.fill_(t)
-        self.kl_before.fill_(float(self.kl[k]))
-
-    def discovered(self) -> torch.Tensor:
-        """Switched-on dims that carry at least ``active_kl`` nats: bool (K,)."""
-        return (self.mask > 0) & (self.kl >= self.active_kl)
 
 
 @dataclass
@@ -186,6 +73,13 @@ class DOTVAEConfig(VAEConfig):
     beta_start, beta_end, beta_ramp_steps, window, plateau_tol, max_windows, active_kl,
     kl_decay, consistency ("mse" | "nll"), consistency_weight, adv_weight, disc_lr,
     codes ("disentangled" | "all"), count_images.
+
+    The schedule defaults are paper-scale (300k-step runs). ``schedule_budget`` = N > 0 sizes
+    the schedule to an N-step run instead (:func:`one_at_a_time.budget_schedule`: pre-training
+    N/10, β rising until N/2, two windows per dim at most: every dim judged by 0.82·N unless
+    one waits for β): it sets pretrain_steps, beta_ramp_steps, window, max_windows and
+    kl_decay, which must then be left at their defaults (or already equal the derived values,
+    as in a saved config.json).
     """
 
     model: ClassVar[str] = "dotvae"
@@ -206,10 +100,14 @@ class DOTVAEConfig(VAEConfig):
     disc_lr: float = 1e-4
     codes: str = "disentangled"
     count_images: int = 2000
+    schedule_budget: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         m = self.model
+        check_number(m, "schedule_budget", self.schedule_budget, 0, integer=True)
+        if self.schedule_budget > 0:
+            self._apply_budget()
         check_number(m, "entangled", self.entangled, 1, integer=True)
         for field in ("pretrain_steps", "beta_ramp_steps"):
             check_number(m, field, getattr(self, field), 0, integer=True)
@@ -230,6 +128,18 @@ class DOTVAEConfig(VAEConfig):
             raise UntwineError(f"{m}: kl_decay must be in (0, 1]; got {self.kl_decay!r}")
         check_choice(m, "consistency", self.consistency, I.CONSISTENCIES)
         check_choice(m, "codes", self.codes, CODES)
+
+    def _apply_budget(self) -> None:
+        derived = budget_schedule(self.schedule_budget, self.latents)
+        defaults = {f.name: f.default for f in fields(self)}
+        for name in BUDGET_FIELDS:
+            value = getattr(self, name)
+            if value != defaults[name] and value != derived[name]:
+                raise UntwineError(
+                    f"dotvae: schedule_budget sets {name} (to {derived[name]}); "
+                    f"drop one of schedule_budget and {name}={value}"
+                )
+            setattr(self, name, derived[name])
 
 
 class DOTVAE(Model):
