@@ -9,13 +9,17 @@ a timer sends SIGTERM, the loop checkpoints at the step it reached, and a resume
 
 Scores: FactorVAE score (the fast preset's sample sizes), DCI with the exact backend
 (disentanglement_lib's GradientBoostingClassifier) on ``--dci-train`` / ``--dci-test`` points,
-and MIG (2,000 points, 20 bins); DisDiff's codes are its per-unit PCA projections. Each piece is a
-separate call, so a budget can be spent in parts of a few minutes each:
+and MIG (2,000 points, 20 bins), one thread (``n_jobs=1``: exact DCI's threads crashed here
+compiling its numba trees concurrently); DisDiff's codes are its per-unit PCA projections.
+Each piece is a separate call, so a budget can be spent in parts of a few minutes each:
 
     python benchmarks/bench_disdiff.py dpm --out bench-disdiff
     python benchmarks/bench_disdiff.py disdiff --seed 0 --draw --out bench-disdiff
     python benchmarks/bench_disdiff.py baselines --seed 0 --out bench-disdiff
     python benchmarks/bench_disdiff.py aggregate --out bench-disdiff
+
+Run each piece with a fresh ``NUMBA_CACHE_DIR=$(mktemp -d)``: here, exact DCI's numba trees
+segfaulted when loaded from the on-disk cache a previous process wrote.
 
 Every piece writes a JSON file under ``--out``; ``aggregate`` prints (and writes
 disdiff.json / disdiff.md) mean ± std over seeds.
@@ -77,6 +81,7 @@ def score(model: Any, dataset: Any, args: argparse.Namespace) -> tuple[dict, flo
         dataset,
         representer(model),
         preset=["factor_vae", "dci", "mig"],
+        n_jobs=1,  # exact DCI's numba trees segfault when first compiled from several threads
         overrides={
             "factor_vae": PRESETS["fast"]["factor_vae"],
             "dci": {"num_train": args.dci_train, "num_test": args.dci_test},
