@@ -107,17 +107,45 @@ def make_run_config(
         if not sep or not key.strip():
             raise UntwineError(f"--set expects key=value; got {text!r}")
         items[key.strip()] = value.strip()
-    return apply_overrides(config, items)
+    return apply_overrides(with_train_defaults(config, items), items)
+
+
+def with_train_defaults(config: RunConfig, items: dict[str, Any]) -> RunConfig:
+    """``config`` with the model's own train defaults for the train keys ``items`` leave unset.
+
+    A model config may define ``train_defaults() -> {field: value}`` (DisDiff's CPU size trains
+    at batch 32); it is read after ``items``' model keys are applied, as it may depend on them
+    (``size``). Defaults are not overrides: a default ``steps`` would not set every stage.
+    """
+    sections = {"model": config.model_config, "train": config.train, "data": config.data}
+    where = {key: _locate(key, sections) for key in items}
+    model_items = {k: v for k, v in items.items() if where[k][0] == "model"}
+    own = getattr(apply_overrides(config, model_items).model_config, "train_defaults", None)
+    given = {name for section, name in where.values() if section == "train"}
+    hints = typing.get_type_hints(TrainConfig)
+    values = {
+        k: coerce(v, hints[k], f"train.{k}")
+        for k, v in (own() if own is not None else {}).items()
+        if k not in given
+    }
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, **values))
 
 
 def apply_overrides(config: RunConfig, items: dict[str, Any]) -> RunConfig:
-    """A copy of ``config`` with ``{key: value}`` applied; string values are coerced by type."""
+    """A copy of ``config`` with ``{key: value}`` applied; string values are coerced by type.
+
+    ``train.steps`` sets every stage: also the model config's fields named in its
+    ``stage_steps`` (stages with lengths of their own, e.g. ddpm's ``ae_steps``) not set here.
+    """
     sections = {"model": config.model_config, "train": config.train, "data": config.data}
     changes: dict[str, dict[str, Any]] = {name: {} for name in sections}
     for key, value in items.items():
         section, name = _locate(key, sections)
         hints = typing.get_type_hints(type(sections[section]))
         changes[section][name] = coerce(value, hints[name], key)
+    if "steps" in changes["train"]:  # --steps N sets every stage, also those with own lengths
+        for name in getattr(config.model_config, "stage_steps", ()):
+            changes["model"].setdefault(name, changes["train"]["steps"])
     new = {name: dataclasses.replace(obj, **changes[name]) for name, obj in sections.items()}
     return RunConfig(config.model, new["model"], new["data"], new["train"])
 

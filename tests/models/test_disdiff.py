@@ -122,3 +122,85 @@ def test_ddpm_then_disdiff_from_the_cli(tmp_path):
     )
     assert r2.exit_code == 0, r2.output
     assert (d2 / "swap_grid.png").exists() and (d2 / "model.safetensors").exists()
+
+
+def test_a_finished_run_loads_and_evaluates_without_its_dpm_folder(dpm_dir, tmp_path):
+    import shutil
+
+    import untwine.models.disdiff as mod
+    from untwine.pipeline import evaluate_run, load_model
+    from untwine.train import train
+
+    run_dir, ds = dpm_dir
+    dpm = shutil.copytree(run_dir, tmp_path / "dpm")
+    config = make_run_config(
+        "disdiff",
+        {"data.name": "shapes3d", "train.steps": 2, "train.batch_size": 4, "train.metrics": "none"},
+        [f"dpm={dpm}", "units=3", "dims=4", "encoder_width=8", "sample_steps=2"],
+    )
+    mod.PCA_IMAGES, old = 500, mod.PCA_IMAGES
+    try:
+        trained = train(config, tmp_path / "run", quiet=True, dataset=ds)
+    finally:
+        mod.PCA_IMAGES = old
+    moved = shutil.copytree(tmp_path / "run", tmp_path / "elsewhere" / "run")
+    shutil.rmtree(tmp_path / "run")
+    shutil.rmtree(dpm)
+    recorded = runs.read_config(moved).model_config.dpm_model
+    assert recorded["unet_width"] == 8 and recorded["ae_width"] == 8
+
+    model = load_model(moved, dataset=ds)
+    x = ds.images(ds.sample_factors(4, np.random.RandomState(3)))
+    xt = torch.randn(4, *model.dpm.first_stage.latent_shape)
+    t = torch.tensor([1, 50, 400, 999])
+    with torch.no_grad():
+        assert torch.equal(model.represent(x), trained.model.represent(x))
+        assert torch.equal(model.dpm.unet(xt, t), trained.model.dpm.unet(xt, t))
+    scores = evaluate_run(moved, ["mig"])
+    assert 0 <= scores["metrics"]["mig"]["discrete_mig"] <= 1
+    assert (moved / runs.METRICS).exists()
+
+
+def test_dpm_folder_retrained_with_another_config_is_refused(dpm_dir, tmp_path):
+    run_dir, ds = dpm_dir
+    config = DisDiffConfig(dpm=str(run_dir), units=3, dims=4, encoder_width=8)
+    model = DisDiff(config, ds.image_shape)
+    config.dpm_model = {**config.dpm_model, "unet_width": 16}
+    with pytest.raises(UntwineError, match="another DPM"):
+        model.prepare(ds)
+
+
+def test_dpm_trained_on_other_data_is_refused(dpm_dir):
+    run_dir, _ = dpm_dir
+    model = DisDiff(DisDiffConfig(dpm=str(run_dir), units=3, dims=4, encoder_width=8), (3, 64, 64))
+    with pytest.raises(UntwineError, match="trained on shapes3d"):
+        model.prepare(load_dataset("mpi3d"))
+
+
+def test_stage_lengths_default_by_size_and_steps_sets_every_stage():
+    from untwine.config import apply_overrides
+    from untwine.models.ddpm import DDPMConfig
+
+    def lengths(config: DDPMConfig) -> list[int]:
+        return [s.steps for s in DDPM(config, (3, 64, 64)).stages()]
+
+    assert lengths(make_run_config("ddpm").model_config) == [1000, 3000]
+    assert lengths(make_run_config("ddpm", sets=["size=paper"]).model_config) == [50_000, 100_000]
+    assert lengths(make_run_config("ddpm", {"train.steps": 7}).model_config) == [7, 7]
+    assert lengths(make_run_config("ddpm", {"train.steps": 7}, ["ae_steps=5"]).model_config) == [
+        5,
+        7,
+    ]
+    resumed = apply_overrides(make_run_config("ddpm"), {"train.steps": 9})
+    assert lengths(resumed.model_config) == [9, 9]
+
+
+def test_disdiff_size_sets_its_length_and_batch_unless_given():
+    cpu = make_run_config("disdiff")
+    assert (cpu.model_config.get("disdiff_steps"), cpu.train.batch_size) == (1500, 32)
+    paper = make_run_config("disdiff", sets=["size=paper"])
+    assert (paper.model_config.get("disdiff_steps"), paper.train.batch_size) == (37_500, 128)
+    given = make_run_config("disdiff", {"train.batch_size": 64, "train.steps": 5})
+    assert (given.model_config.get("disdiff_steps"), given.train.batch_size) == (5, 64)
+    assert make_run_config("disdiff", sets=["batch_size=16"]).train.batch_size == 16
+    assert make_run_config("betavae").train.batch_size == 64

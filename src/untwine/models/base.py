@@ -40,7 +40,9 @@ class Stage:
 
     ``loss(batch, step)`` is the stage's objective (``step`` counts from 0 within the stage).
     ``parameters()`` are what it trains (default: every parameter that requires grad, minus the
-    extras'); ``steps`` default to the run's ``train.steps``, so ``--steps N`` sets every stage.
+    extras'); ``steps`` default to the run's ``train.steps``, so ``--steps N`` sets every stage
+    (a model config naming fields in ``stage_steps`` has them set to N too, see
+    ``config.apply_overrides``: that is how a stage gets a default length of its own).
     ``optimiser(params, train_config)`` defaults to Adam with the run's lr, betas and eps;
     ``lr_lambda(step)`` multiplies the lr (warm-up). ``batches(n, rng)`` draws a stage's own
     batches (default: images of n uniformly drawn grid points) from the checkpointed data RNG;

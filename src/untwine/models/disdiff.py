@@ -17,10 +17,15 @@ Codes for metrics: ``represent`` projects each unit on its first principal direc
 encoded images in ``finish``, kept in buffers); ``codes`` gives the raw (n, N, D) units.
 ``draw`` writes swap_grid.png (DDIM inversion of each source with its own codes, then sampling
 with one unit taken from a reference image).
+
+A run records the DPM's config in its own config.json (``dpm_model``) and its weights in its
+model.safetensors, so a finished run loads and evaluates without the ddpm folder; training
+(fresh or resumed) reads the DPM's weights from it, and refuses a folder that changed since.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -31,13 +36,27 @@ from torch import nn
 
 from untwine.errors import UntwineError
 from untwine.models.base import Model, Stage, register_model
-from untwine.models.ddpm import DDPM
+from untwine.models.ddpm import DDPM, DDPMConfig
 from untwine.models.disdiff_losses import disentangle_loss, dynamic_weight, reconstruction_loss
 from untwine.nets.disdiff import FactorEncoder, FieldDecoder
 
 SIZES: dict[str, dict[str, Any]] = {
-    "cpu": {"units": 6, "dims": 16, "encoder_width": 64, "warmup_steps": 200},
-    "paper": {"units": 6, "dims": 32, "encoder_width": 128, "warmup_steps": 10_000},
+    "cpu": {
+        "units": 6,
+        "dims": 16,
+        "encoder_width": 64,
+        "warmup_steps": 200,
+        "disdiff_steps": 1500,
+        "batch_size": 32,
+    },
+    "paper": {
+        "units": 6,
+        "dims": 32,
+        "encoder_width": 128,
+        "warmup_steps": 10_000,
+        "disdiff_steps": 37_500,
+        "batch_size": 128,
+    },
 }
 PCA_IMAGES = 10_000
 
@@ -52,10 +71,17 @@ class DisDiffConfig:
     the dynamic weight on latents (``Z``, the reference configs') or images (``IM``).
     lr: AdamW's learning rate after warm-up (the reference's 2e-6 × batch 128 = 2.56e-4);
     warmup_start: the warm-up's first multiplier (1e-6); weight_decay: AdamW's (torch default
-    0.01). sample_steps: DDIM steps for the swap grid.
+    0.01). sample_steps: DDIM steps for the swap grid. disdiff_steps: the stage's length
+    (cpu: 1,500 at batch 32, about 15 min here; paper: 37,500 at batch 128, i.e. 10 epochs of
+    Shapes3D, our choice: the reference states none); ``--steps N`` sets it. The size also sets
+    the run's default batch (``train_defaults``; ``--batch-size`` wins).
+    dpm_model: the ddpm run's model config, copied from its config.json when the model is
+    built, so this run's config.json records it and a finished run (whose model.safetensors
+    holds the frozen DPM too) loads without the dpm folder; not meant to be set by hand.
     """
 
     model: ClassVar[str] = "disdiff"
+    stage_steps: ClassVar[tuple[str, ...]] = ("disdiff_steps",)
     dpm: str | None = None
     size: Literal["cpu", "paper"] = "cpu"
     units: int | None = None
@@ -68,11 +94,17 @@ class DisDiffConfig:
     warmup_start: float = 1e-6
     weight_decay: float = 0.01
     sample_steps: int = 50
+    disdiff_steps: int | None = None
+    dpm_model: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.size not in SIZES:
             raise UntwineError(f"disdiff: size must be cpu or paper; got {self.size!r}")
-        for name in ("units", "dims", "encoder_width"):
+        if self.dpm_model is not None and not isinstance(self.dpm_model, dict):
+            raise UntwineError(
+                "disdiff: dpm_model is recorded from the dpm run; set dpm=RUN_DIR instead"
+            )
+        for name in ("units", "dims", "encoder_width", "disdiff_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UntwineError(f"disdiff: {name} must be ≥ 1; got {value}")
@@ -87,6 +119,19 @@ class DisDiffConfig:
         """A size-dependent field: the value set, else the size's default."""
         value = getattr(self, name)
         return SIZES[self.size][name] if value is None else value
+
+    def train_defaults(self) -> dict[str, Any]:
+        """The size's batch (cpu 32, paper the reference's 128), unless --batch-size is given."""
+        return {"batch_size": SIZES[self.size]["batch_size"]}
+
+    def dpm_config(self) -> DDPMConfig:
+        """The frozen DPM's config: the recorded one, else read from the dpm folder and recorded
+        (this config object is the run's, so its config.json then carries it)."""
+        from untwine.config import build_dataclass
+
+        if self.dpm_model is None:
+            self.dpm_model = dataclasses.asdict(read_dpm_config(self.dpm).model_config)
+        return build_dataclass(DDPMConfig, self.dpm_model, "dpm_model")
 
 
 def read_dpm_config(path: str | None) -> Any:
@@ -117,8 +162,7 @@ class DisDiff(Model):
     def __init__(self, config: DisDiffConfig, image_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.config = config
-        dpm_config = read_dpm_config(config.dpm)
-        self.dpm = DDPM(dpm_config.model_config, image_shape)
+        self.dpm = DDPM(config.dpm_config(), image_shape)
         self.dpm.requires_grad_(False)
         units, dims = config.get("units"), config.get("dims")
         self.units, self.dims = units, dims
@@ -129,11 +173,23 @@ class DisDiff(Model):
 
     # -- frozen parts --------------------------------------------------------------------------
     def prepare(self, dataset: Any) -> None:
-        """Load the DDPM run's weights into the frozen ``dpm`` (fresh or resumed)."""
+        """Load the DDPM run's weights into the frozen ``dpm`` (fresh or resumed: checkpoints
+        leave it out), after checking the folder still holds the DPM this run was built on."""
         from safetensors.torch import load_file
 
         from untwine import runs
 
+        folder = read_dpm_config(self.config.dpm)
+        if folder.model_config != self.config.dpm_config():
+            raise UntwineError(
+                f"dpm={self.config.dpm} now holds another DPM than this run was started on "
+                "(its config.json changed); point dpm= at the original, or train anew"
+            )
+        if folder.data.name != dataset.name:
+            raise UntwineError(
+                f"dpm={self.config.dpm} was trained on {folder.data.name}; this run's data is "
+                f"{dataset.name}: train a ddpm on {dataset.name} first"
+            )
         weights = Path(self.config.dpm) / runs.WEIGHTS
         if not weights.exists():
             raise UntwineError(
@@ -219,6 +275,7 @@ class DisDiff(Model):
             Stage(
                 "disdiff",
                 self.loss,
+                steps=config.get("disdiff_steps"),
                 parameters=lambda: [
                     *self.encoder.parameters(),
                     *self.decoder.parameters(),
