@@ -479,6 +479,14 @@ def test_train_out_naming_a_file_is_one_line(tmp_path, capsys, monkeypatch):
     assert f"{blocker} is a file, not a folder" in out
 
 
+def test_isometry_out_naming_a_file_is_refused_before_any_training(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    out = cli_error("experiment", "isometry", "--out", blocker, capsys=capsys,
+                    monkeypatch=monkeypatch)
+    assert f"{blocker} is a file, not a folder" in out
+
+
 def test_a_non_npz_dsprites_file_is_one_line(tmp_path, capsys, monkeypatch):
     fake = tmp_path / "dsprites.npz"
     fake.write_bytes(b"<html>404 not found</html>" * 10)

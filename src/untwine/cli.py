@@ -323,6 +323,8 @@ def experiment_isometry(
         write_outputs,
     )
 
+    if out.exists() and not out.is_dir():
+        raise UntwineError(f"{out} is a file, not a folder; pick a folder for the results with --out")
     options: dict = {"n_samples": samples, "epochs": epochs, "seed": seed}
     if manifolds:
         options["manifolds"] = tuple(m.strip() for m in manifolds.split(",") if m.strip())
