@@ -324,7 +324,7 @@ def experiment_isometry(
     )
 
     if out.exists() and not out.is_dir():
-        raise UntwineError(f"{out} is a file, not a folder; pick a folder for the results with --out")
+        raise UntwineError(f"{out} is a file, not a folder; pick a results folder with --out")
     options: dict = {"n_samples": samples, "epochs": epochs, "seed": seed}
     if manifolds:
         options["manifolds"] = tuple(m.strip() for m in manifolds.split(",") if m.strip())
