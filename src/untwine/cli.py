@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -23,7 +22,7 @@ class _Stopped(Exception):
 class _Group(TyperGroup):
     """The root command group; a Ctrl-C in any command leaves it as ``_Stopped``."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    def invoke(self, ctx: typer.Context) -> object:
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as err:
