@@ -1,6 +1,9 @@
 """DCI: closed-form importance matrices, parity with disentanglement_lib, the fast backend."""
 
 import math
+import os
+import subprocess
+import sys
 
 import dlib_reference_sampled as ref
 import numpy as np
@@ -174,3 +177,31 @@ def test_exact_backend_stays_within_tolerance_on_tied_codes():
     theirs = dci(ctr, ftr, cte, fte, backend="sklearn", n_jobs=1)
     for key in ("informativeness_test", "disentanglement", "completeness"):
         assert abs(ours[key] - theirs[key]) <= 0.005, (key, ours[key], theirs[key])
+
+
+
+WORKER_THREADS_PROBE = """
+import os
+from joblib import Parallel, delayed
+from untwine.metrics.dci import worker_threads
+
+def threads():
+    from sklearn.ensemble import HistGradientBoostingClassifier  # loads OpenMP
+    from threadpoolctl import threadpool_info
+    return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"]
+
+with worker_threads(2):
+    print(Parallel(n_jobs=2)(delayed(threads)() for _ in range(2)))
+"""
+
+
+def test_fast_dci_workers_get_their_share_of_threads_whatever_omp_num_threads_says():
+    # Ray sets OMP_NUM_THREADS to a task's CPUs; inherited by 2 joblib workers on 2 cores it ran
+    # the fast DCI 13x slower. Each worker must get cpu_count // jobs threads instead. A fresh
+    # process, so no joblib executor started with another environment is reused.
+    env = {**os.environ, "OMP_NUM_THREADS": "8"}
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER_THREADS_PROBE], env=env, capture_output=True, text=True
+    )
+    share = max(1, (os.cpu_count() or 1) // 2)
+    assert out.stdout.strip() == str([[share], [share]]), out.stderr
