@@ -6,6 +6,7 @@ weights load as before."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import random
@@ -226,6 +227,35 @@ def test_a_full_disk_mid_run_names_it_and_the_run_resumes_bit_exactly(
         train(tiny_config(100), run, resume=True, quiet=True)
     assert_identical(weights(straight / "100"), weights(run))
     assert logged_steps(run) == list(range(10, 101, 10))
+
+
+class FullDisk(io.RawIOBase):
+    """A file whose writes fail with ENOSPC once ``room`` bytes are taken, like a full tmpfs."""
+
+    def __init__(self, handle, room: int):
+        self.handle, self.room = handle, room
+
+    def write(self, data) -> int:
+        size = memoryview(data).nbytes
+        if size > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= size
+        return self.handle.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+
+def test_a_disk_filling_up_inside_the_checkpoint_write_names_it(tmp_path, monkeypatch):
+    # torch.save writing into a full disk raised its zip writer's RuntimeError (a traceback).
+    real = files.os.fdopen
+    monkeypatch.setattr(files.os, "fdopen", lambda fd, mode: FullDisk(real(fd, mode), 1000))
+    with pytest.raises(runs.WriteError, match="state.pt: the disk is full; free some space"):
+        runs.save_checkpoint(tmp_path, {"weights": torch.zeros(10_000)})
+    assert list(tmp_path.rglob("*.tmp")) == [] and not (tmp_path / runs.CHECKPOINT).exists()
 
 
 def test_a_full_disk_while_writing_a_picture_leaves_no_half_file(tmp_path, monkeypatch):

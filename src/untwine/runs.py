@@ -169,7 +169,11 @@ def save_checkpoint(run_dir: str | Path, state: dict[str, Any]) -> Path:
             os.replace(tmp, previous)
         except OSError:
             tmp.unlink(missing_ok=True)  # no hard links here: keep only the latest
-    return atomic_write(current, lambda h: torch.save(state, h))
+    # Serialised in memory first: torch.save writing to a full disk raises a RuntimeError from
+    # its zip writer ("unexpected pos"), not the OSError that atomic_write turns into one line.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return atomic_write(current, lambda h: h.write(buffer.getbuffer()))
 
 
 CHECKPOINT_KEYS = ("step", "model", "optimiser", "torch_rng", "numpy_rng", "python_rng", "data_rng")
@@ -184,7 +188,10 @@ def load_checkpoint(
     run_dir = Path(run_dir)
     path = path or run_dir / CHECKPOINT
     if not path.exists():
-        raise UntwineError(f"{run_dir} has no checkpoint to resume from ({CHECKPOINT} missing)")
+        raise UntwineError(
+            f"{run_dir} has no checkpoint to resume from ({CHECKPOINT} missing: stopped before "
+            "the first one); start it again with --force"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
