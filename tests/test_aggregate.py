@@ -53,6 +53,21 @@ def test_one_seed_has_no_std_and_an_unevaluated_run_has_no_scores(tmp_path):
     assert {r.name: r.status for r in study.runs}["betavae-dsprites-beta2-s0"] == "unevaluated"
 
 
+def test_scores_of_an_earlier_step_than_the_checkpoint_are_not_reported_as_done(tmp_path):
+    # A longer `--resume --steps N` killed after its first checkpoint leaves metrics.json of the
+    # old, shorter run: the report must not list those scores as the run's.
+    from untwine import runs
+
+    stale, current = write_run(tmp_path, "betavae", 1.0, 0), write_run(tmp_path, "betavae", 1.0, 1)
+    for run, scored in ((stale, 40), (current, 60)):
+        metrics = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**metrics, "step": scored}))
+        runs.save_checkpoint(run, {"step": 60})
+    records = {r.name: r for r in collect([tmp_path]).runs}
+    assert records[stale.name].status == "unfinished" and records[stale.name].scores == {}
+    assert records[current.name].status == "done" and records[current.name].scores
+
+
 def test_csv_and_json_hold_the_same_numbers_as_metrics_json(tmp_path):
     runs = write_study(tmp_path / "sweep")
     csv_path, json_path = write_tables(collect([tmp_path / "sweep"]), tmp_path / "out")

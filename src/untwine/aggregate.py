@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from untwine.errors import UntwineError
+from untwine.runs import checkpoint_step
 
 CONFIG, WEIGHTS, METRICS, LOG = "config.json", "model.safetensors", "metrics.json", "log.csv"
 SWEEP_MANIFEST = "sweep.json"
@@ -166,12 +167,21 @@ def read_run(run_dir: Path) -> RunRecord:
     except (OSError, json.JSONDecodeError) as err:
         raise UntwineError(f"{run_dir / CONFIG} is unreadable: {err}") from None
     scores: dict[str, float | int] = {}
-    if (run_dir / METRICS).exists():
-        scores = flat_scores(json.loads((run_dir / METRICS).read_text()))
+    metrics = json.loads((run_dir / METRICS).read_text()) if (run_dir / METRICS).exists() else None
+    if metrics is not None and not _stale(run_dir, metrics):
+        scores = flat_scores(metrics)
         status = "done"
+    elif metrics is not None:
+        status = "unfinished"  # a longer --resume was cut off: its scores are an earlier step's
     else:
         status = "unevaluated" if (run_dir / WEIGHTS).exists() else "unfinished"
     return RunRecord(run_dir, config, scores, status, _final_loss(run_dir / LOG))
+
+
+def _stale(run_dir: Path, metrics: dict[str, Any]) -> bool:
+    """metrics.json scored an earlier step than the run's checkpoint has reached."""
+    scored, reached = metrics.get("step"), checkpoint_step(run_dir)
+    return isinstance(scored, int) and reached is not None and reached > scored
 
 
 def _final_loss(log: Path) -> float | None:
