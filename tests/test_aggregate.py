@@ -94,3 +94,27 @@ def test_an_empty_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UntwineError, match="holds no run folders"):
         collect([tmp_path / "empty"])
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("config.json", b"\xbe\x00garbage", "is unreadable"),
+        ("config.json", b'{"model": "betavae", "train": {', "is unreadable"),
+        ("config.json", b"[1, 2]", "holds a JSON list, not an object"),
+        ("metrics.json", b'{"metrics": {"mig" 1}}', "is unreadable"),
+    ],
+)
+def test_a_damaged_run_file_is_one_line_naming_it_and_the_fix(tmp_path, name, content, problem):
+    run = write_run(tmp_path, "betavae", 1.0, 0)
+    (run / name).write_bytes(content)
+    with pytest.raises(UntwineError, match=f"{name} {problem}.*leave its folder out of the report"):
+        collect([tmp_path])
+
+
+@pytest.mark.parametrize("content", [b"step,loss\n20,\x00\x00\n40", b"step,loss\n20,1.5\n\xff\xfe"])
+def test_a_damaged_log_leaves_the_final_loss_empty_and_the_scores_whole(tmp_path, content):
+    run = write_run(tmp_path, "betavae", 1.0, 0)
+    (run / "log.csv").write_bytes(content)
+    (record,) = collect([tmp_path]).runs
+    assert record.final_loss is None and record.status == "done" and record.scores

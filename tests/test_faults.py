@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from untwine import files, pipeline, runs
 from untwine.cli import app, main
-from untwine.config import make_run_config
+from untwine.config import check_seed, make_run_config
 from untwine.errors import UntwineError
 from untwine.train import train
 
@@ -540,6 +540,45 @@ def test_data_options_reach_the_loader_and_unknown_ones_are_named(tmp_path, caps
     assert "blob2d twin has no option in_memory; it takes size, steps, width" in out
 
 
+def test_list_valued_data_options_are_tuples_as_the_loaders_expect():
+    from untwine.cli import parse_options
+
+    for text in ("factor_sizes=1,1,1,1,1,2,2", "factor_sizes=(1, 1, 1, 1, 1, 2, 2)"):
+        assert parse_options([text]) == {"factor_sizes": (1, 1, 1, 1, 1, 2, 2)}
+    assert parse_options(["steps=8", "in_memory=true"]) == {"steps": 8, "in_memory": True}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("train", "tiny", "--seed", str(2**32)),
+        ("experiment", "isometry", "--seed", "-1"),
+        ("experiment", "isometry", "--seeds", "0,-1"),
+    ],
+)
+def test_seeds_outside_numpys_range_are_refused_in_one_line(args, capsys, monkeypatch):
+    register()
+    out = cli_error(*args, capsys=capsys, monkeypatch=monkeypatch)
+    assert "seed must be an integer in 0 … 2**32 - 1" in out
+
+
+@pytest.mark.parametrize("command", [("traverse", "RUN"), ("train", "tiny", "--steps", "2")])
+def test_an_out_path_that_cannot_be_made_names_a_fix(tmp_path, command, capsys, monkeypatch):
+    register()
+    run = tmp_path / "run"
+    if command[0] == "traverse":
+        train(tiny_config(2), run, quiet=True)
+    args = [str(run) if a == "RUN" else a for a in command]
+    out = cli_error(*args, "--out", "/proc/untwine/x", capsys=capsys, monkeypatch=monkeypatch)
+    assert "cannot write /proc/untwine" in out and "choose a path you can write to" in out
+
+
+def test_a_twin_only_dataset_given_a_file_says_to_drop_it(tmp_path, capsys, monkeypatch):
+    out = cli_error("datasets", "show", "blob2d", "--data-path", tmp_path / "x.npz",
+                    capsys=capsys, monkeypatch=monkeypatch)
+    assert "blob2d has no file loader: it is rendered here; drop --data-path" in out
+
+
 def test_train_records_data_options_in_config_json(tmp_path):
     config = make_run_config("tiny", {"data.name": "blob2d", "data.options": {"steps": 4}})
     assert config.data.options == {"steps": 4}
@@ -666,5 +705,5 @@ def test_written_files_get_the_mode_open_would_give(tmp_path, umask, mode):
 
 def test_seeds_beyond_numpy_are_refused_by_the_library():
     with pytest.raises(UntwineError, match="seed must be"):
-        pipeline.check_seed(2**32)
+        check_seed(2**32)
     assert np.random.RandomState(2**32 - 1) is not None

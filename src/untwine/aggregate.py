@@ -162,12 +162,9 @@ def read_run(run_dir: Path) -> RunRecord:
     """A run folder's flat config, flat scores, status and last logged loss."""
     from untwine.metrics.evaluate import flat_scores
 
-    try:
-        config = flatten(json.loads((run_dir / CONFIG).read_text()))
-    except (OSError, json.JSONDecodeError) as err:
-        raise UntwineError(f"{run_dir / CONFIG} is unreadable: {err}") from None
+    config = flatten(_read_json(run_dir / CONFIG))
     scores: dict[str, float | int] = {}
-    metrics = json.loads((run_dir / METRICS).read_text()) if (run_dir / METRICS).exists() else None
+    metrics = _read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else None
     if metrics is not None and not _stale(run_dir, metrics):
         scores = flat_scores(metrics)
         status = "done"
@@ -176,6 +173,22 @@ def read_run(run_dir: Path) -> RunRecord:
     else:
         status = "unevaluated" if (run_dir / WEIGHTS).exists() else "unfinished"
     return RunRecord(run_dir, config, scores, status, _final_loss(run_dir / LOG))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A run folder's JSON object, or a one-line error naming the file and what to do."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        problem = f"is unreadable ({err})"
+    else:
+        if isinstance(value, dict):
+            return value
+        problem = f"holds a JSON {type(value).__name__}, not an object"
+    raise UntwineError(
+        f"{path} {problem}; untwine writes it whole, so it was changed afterwards: restore it, "
+        "train or evaluate that run again, or leave its folder out of the report"
+    )
 
 
 def _stale(run_dir: Path, metrics: dict[str, Any]) -> bool:
@@ -187,11 +200,11 @@ def _stale(run_dir: Path, metrics: dict[str, Any]) -> bool:
 def _final_loss(log: Path) -> float | None:
     if not log.exists():
         return None
-    with log.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    try:
+    try:  # only shown beside the scores: a damaged log gives no loss, not an error
+        with log.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
         return float(rows[-1]["loss"]) if rows else None
-    except (KeyError, ValueError):
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError):
         return None
 
 

@@ -78,8 +78,8 @@ def datasets_show(
     seed: int = typer.Option(0, help="Seed of the base factor combination."),
 ) -> None:
     """Draw one row per factor, sweeping it over its values with the others fixed."""
+    from untwine.config import check_seed
     from untwine.data import load_dataset
-    from untwine.pipeline import check_seed
     from untwine.viz.gallery import factor_gallery
 
     check_seed(seed)
@@ -180,6 +180,10 @@ def parse_options(items: list[str] | None) -> dict[str, object]:
 
 
 def _option_value(value: str) -> object:
+    """One option value; ``1,2,3`` or ``(1, 2, 3)`` is a tuple of values."""
+    if "," in value:
+        parts = value.strip("()[] ").split(",")
+        return tuple(_option_value(part.strip()) for part in parts if part.strip())
     if value.lower() in ("true", "false"):
         return value.lower() == "true"
     for kind in (int, float):
@@ -217,7 +221,8 @@ def evaluate_cmd(
 ) -> None:
     """Score a trained run with the metric suite; writes RUN/metrics.json."""
     from untwine import runs
-    from untwine.pipeline import check_seed, evaluate_run
+    from untwine.config import check_seed
+    from untwine.pipeline import evaluate_run
 
     check_seed(seed)
     _print_metrics(evaluate_run(run, preset, seed))
@@ -260,7 +265,8 @@ def traverse_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the base image."),
 ) -> None:
     """Draw the latent traversal grid of a trained run (rows: latents by KL, high to low)."""
-    from untwine.pipeline import check_seed, load_run
+    from untwine.config import check_seed
+    from untwine.pipeline import load_run
     from untwine.viz.traversal import traversal_grid
 
     check_seed(seed)
@@ -313,6 +319,7 @@ def experiment_isometry(
     ),
 ) -> None:
     """Hessian LLE + ICA vs AE, IRMAE, VAE and the local-isometry AE on image manifolds."""
+    from untwine.config import check_seed
     from untwine.experiments.isometry import (
         IsometryExperimentConfig,
         markdown_table,
@@ -335,6 +342,8 @@ def experiment_isometry(
             seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
         except ValueError as err:
             raise UntwineError(f"--seeds must be comma-separated integers; got {seeds!r}") from err
+        for each in seed_list:
+            check_seed(each)  # all of them before minutes of training
         report = run_seeds(cfg, seed_list)
         typer.echo(summary_table(report["results"]))
     else:

@@ -17,6 +17,12 @@ from untwine.errors import UntwineError
 from untwine.metrics.registry import DEFAULT_PRESET, check_preset
 
 
+def check_seed(seed: int) -> None:
+    """Seeds feed NumPy's RandomState, which takes 0 … 2**32 - 1."""
+    if not 0 <= int(seed) < 2**32:
+        raise UntwineError(f"seed must be an integer in 0 … 2**32 - 1; got {seed}")
+
+
 @dataclass
 class TrainConfig:
     """The training loop's settings; defaults are the study's (Adam, batch 64, 300k steps)."""
@@ -41,8 +47,7 @@ class TrainConfig:
             raise UntwineError(f"lr must be positive; got {self.lr}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise UntwineError(f"Adam betas must lie in [0, 1); got {self.beta1}, {self.beta2}")
-        if self.seed < 0:
-            raise UntwineError(f"seed must be non-negative; got {self.seed}")
+        check_seed(self.seed)
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
             raise UntwineError(
                 f"device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}"

@@ -34,6 +34,7 @@ _FIXES = {
     errno.EISDIR: "a folder is in the way; choose a file name",
     errno.ENOTDIR: "a file is in the way of a folder on that path; choose another path",
     errno.EEXIST: "a file is in the way of a folder on that path; choose another path",
+    errno.ENOENT: "that folder cannot be made there; choose a path you can write to",
 }
 
 

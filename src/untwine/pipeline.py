@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from untwine import runs
-from untwine.config import RunConfig
+from untwine.config import RunConfig, check_seed
 from untwine.device import device_available, resolve_device
 from untwine.errors import Interrupted, UntwineError
 from untwine.metrics.registry import DEFAULT_PRESET
@@ -133,12 +133,6 @@ def draw_model(model: Model, dataset: Any, run_dir: str | Path, seed: int = 0) -
             mi_heatmap_for(representer(model), dataset, run_dir / runs.PICTURES[2], seed=seed),
         ]
     return paths + model.draw(dataset, run_dir, seed)
-
-
-def check_seed(seed: int) -> None:
-    """Seeds feed NumPy's RandomState, which takes 0 … 2**32 - 1."""
-    if not 0 <= int(seed) < 2**32:
-        raise UntwineError(f"seed must be an integer in 0 … 2**32 - 1; got {seed}")
 
 
 def load_model(

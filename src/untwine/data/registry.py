@@ -63,7 +63,7 @@ def load_dataset(name: str, path: str | Path | None = None, **options: Any) -> G
             )
         return entry.twin(**check_options(name, entry.twin, options, "twin"))
     if entry.loader is None:
-        raise UntwineError(f"{name} has no file loader")
+        raise UntwineError(f"{name} has no file loader: it is rendered here; drop --data-path")
     path = Path(path)
     if not path.exists():
         raise UntwineError(f"{path}: no such file; {name} expects {entry.official}")

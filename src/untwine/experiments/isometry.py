@@ -21,7 +21,7 @@ import torch
 from sklearn.decomposition import FastICA
 
 from untwine import runs
-from untwine.config import make_run_config
+from untwine.config import check_seed, make_run_config
 from untwine.data import load_dataset
 from untwine.data.base import GridDataset
 from untwine.data.factors import FactorSpace
@@ -53,6 +53,7 @@ class IsometryExperimentConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_seed(self.seed)
         unknown = sorted(set(self.methods) - set(METHODS))
         if unknown:
             raise UntwineError(f"unknown methods {unknown}; choose from {sorted(METHODS)}")
