@@ -118,3 +118,10 @@ def test_a_damaged_log_leaves_the_final_loss_empty_and_the_scores_whole(tmp_path
     (run / "log.csv").write_bytes(content)
     (record,) = collect([tmp_path]).runs
     assert record.final_loss is None and record.status == "done" and record.scores
+
+
+def test_a_damaged_sweep_manifest_is_one_line_naming_it(tmp_path):
+    write_study(tmp_path)
+    (tmp_path / "sweep.json").write_text('{"trials": [')
+    with pytest.raises(UntwineError, match=r"sweep.json is unreadable .*restore it"):
+        collect([tmp_path])

@@ -90,6 +90,14 @@ def test_invalid_yaml_names_the_line(tmp_path):
         load_spec(path)
 
 
+def test_a_missing_or_binary_spec_file_is_one_line_with_the_fix(tmp_path):
+    with pytest.raises(UntwineError, match=r"no such sweep spec; give a YAML spec file"):
+        load_spec(tmp_path / "missing.yaml")
+    (tmp_path / "bin.yaml").write_bytes(b"\x00\xb3\xff random")
+    with pytest.raises(UntwineError, match=r"bin.yaml: not a text file; give a YAML sweep spec"):
+        load_spec(tmp_path / "bin.yaml")
+
+
 def test_examples_expand_to_the_tiny_pair_and_the_study_layout():
     tiny = load_spec(EXAMPLES / "sweep_tiny.yaml").trials
     assert [t.name for t in tiny] == ["betavae-dsprites-steps40-s0", "betavae-dsprites-steps40-s1"]

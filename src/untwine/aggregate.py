@@ -226,7 +226,7 @@ def collect(paths: list[str | Path]) -> Study:
     for path in map(Path, paths):
         manifest = path / SWEEP_MANIFEST
         if manifest.exists():
-            trials = json.loads(manifest.read_text()).get("trials", [])
+            trials = _read_json(manifest).get("trials", [])
             failed += [t for t in trials if t.get("status") == "failed"]
     return Study(runs, [names[k] for k in keys], score_keys, failed)
 

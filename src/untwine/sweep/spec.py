@@ -70,9 +70,13 @@ def load_spec(path: str | Path) -> Spec:
 
     path = Path(path)
     if not path.exists():
-        raise UntwineError(f"{path}: no such sweep spec")
+        raise UntwineError(
+            f"{path}: no such sweep spec; give a YAML spec file (e.g. examples/sweep_tiny.yaml)"
+        )
     try:
         raw = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise UntwineError(f"{path}: not a text file; give a YAML sweep spec") from None
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
