@@ -64,6 +64,16 @@ def test_isometry_loss_is_zero_for_proportional_displacements_and_scale_free():
     assert I.isometry_loss(10 * uneven, delta).item() == pytest.approx(1 / 6 / 2.25, rel=1e-6)
 
 
+
+def test_isometry_loss_does_not_reward_shrinking_the_displacement():
+    delta = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    uneven = torch.tensor([[1.0, 0.0], [0.0, 1.0], [3.0, 0.0]], dtype=torch.float64)
+    for scale in (1e-6, 1e-4, 1.0, 1e4):  # P's displacements start near 1e-4
+        assert I.isometry_loss(scale * uneven, delta).item() == pytest.approx(1 / 6 / 2.25)
+    equal = torch.tensor([[1e-5, 0.0], [0.0, 2e-5], [-4e-5, 0.0]], dtype=torch.float64)
+    assert I.isometry_loss(equal, delta).item() == pytest.approx(0.0, abs=1e-12)
+    assert I.isometry_loss(torch.zeros(3, 2), delta.float()).item() == 0.0
+
 def _episode_loss(decoder_columns: torch.Tensor, seed: int = 0) -> float:
     """Prototype loss of shift interventions through a linear decoder x = W z, embedding = x."""
     g = torch.Generator().manual_seed(seed)
