@@ -64,16 +64,18 @@ def prototypical_loss(
     query: torch.Tensor,
     query_labels: torch.Tensor,
     n_classes: int,
+    scale: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, accuracy) of a prototypical network episode (Snell et al. 2017, eq. 2).
 
-    c_k = mean of the support embeddings of class k; p(k | e) = softmax_k(−‖e − c_k‖²);
-    loss = mean over queries of −log p(y | e). Accuracy (detached) is argmax_k p(k | e) = y.
-    In ProtoVAE, e is the embedding displacement an intervention on latent k causes and y = k:
-    the loss is small when each latent moves images in its own, consistent direction.
+    c_k = mean of the support embeddings of class k; p(k | e) = softmax_k(−α‖e − c_k‖²) with
+    α = ``scale``; loss = mean over queries of −log p(y | e). Accuracy (detached) is
+    argmax_k p(k | e) = y. In ProtoVAE, e is the direction of the embedding displacement an
+    intervention on latent k causes and y = k: the loss is small when each latent moves images
+    in its own, consistent direction.
     """
     prototypes = class_means(support, support_labels, n_classes)
-    logits = -(query[:, None, :] - prototypes[None, :, :]).square().sum(-1)
+    logits = -scale * (query[:, None, :] - prototypes[None, :, :]).square().sum(-1)
     loss = F.cross_entropy(logits, query_labels)
     accuracy = (logits.argmax(1) == query_labels).to(query.dtype).mean()
     return loss, accuracy.detach()
