@@ -52,6 +52,9 @@ def test_prototypical_loss_matches_hand_computation():
     loss, acc = I.prototypical_loss(support, s_labels, query, q_labels, 2)
     assert loss.item() == pytest.approx((nll0 + nll1) / 2, rel=1e-12)
     assert acc.item() == 1.0
+    # scale α = 3 multiplies the logits: each query's gap of 4 becomes 12
+    sharp, _ = I.prototypical_loss(support, s_labels, query, q_labels, 2, scale=3.0)
+    assert sharp.item() == pytest.approx(math.log1p(math.exp(-12)), rel=1e-9)
 
 
 def test_isometry_loss_is_zero_for_proportional_displacements_and_scale_free():
@@ -63,6 +66,16 @@ def test_isometry_loss_is_zero_for_proportional_displacements_and_scale_free():
     assert I.isometry_loss(uneven, delta).item() == pytest.approx(1 / 6 / 2.25, rel=1e-6)
     assert I.isometry_loss(10 * uneven, delta).item() == pytest.approx(1 / 6 / 2.25, rel=1e-6)
 
+
+
+def test_isometry_loss_does_not_reward_shrinking_the_displacement():
+    delta = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    uneven = torch.tensor([[1.0, 0.0], [0.0, 1.0], [3.0, 0.0]], dtype=torch.float64)
+    for scale in (1e-6, 1e-4, 1.0, 1e4):  # P's displacements start near 1e-4
+        assert I.isometry_loss(scale * uneven, delta).item() == pytest.approx(1 / 6 / 2.25)
+    equal = torch.tensor([[1e-5, 0.0], [0.0, 2e-5], [-4e-5, 0.0]], dtype=torch.float64)
+    assert I.isometry_loss(equal, delta).item() == pytest.approx(0.0, abs=1e-12)
+    assert I.isometry_loss(torch.zeros(3, 2), delta.float()).item() == 0.0
 
 def _episode_loss(decoder_columns: torch.Tensor, seed: int = 0) -> float:
     """Prototype loss of shift interventions through a linear decoder x = W z, embedding = x."""
@@ -138,6 +151,33 @@ def test_inactive_latents_are_left_out_and_fewer_than_two_give_no_episode():
     assert (proto.item(), iso.item(), acc.item()) == (0.0, 0.0, 0.0)
 
 
+def test_prototype_and_isometry_terms_ignore_the_size_of_the_displacement():
+    model = _model(active_kl=0.0)
+    model.latent_kl.fill_(1.0)
+    z, logits = torch.randn(8, 10, generator=torch.Generator().manual_seed(2)), _batch()
+    torch.manual_seed(3)
+    before = model.intervention_terms(z, logits)
+    with torch.no_grad():
+        model.prototypes.head.weight.mul_(1e-3)  # e = P(x̂') − P(x̂) shrinks 1000-fold
+    torch.manual_seed(3)
+    after = model.intervention_terms(z, logits)
+    for old, new in zip(before, after, strict=True):
+        assert new.item() == pytest.approx(old.item(), rel=1e-3)
+
+
+def test_a_few_training_steps_bring_the_prototype_loss_well_below_chance(tmp_path):
+    from seedvae_helpers import tiny_run_config
+
+    from untwine import runs
+    from untwine.train import train
+
+    sets = ("active_kl=0", "latents=4", "batch_size=16")
+    train(tiny_run_config("protovae", 24, sets=sets), tmp_path, quiet=True)
+    proto = [r["proto"] for r in runs.read_log(tmp_path)]
+    first, last = sum(proto[:4]) / 4, sum(proto[-4:]) / 4
+    assert last < 0.5 * first and last < 0.25 * math.log(4)  # chance is ln 4 ≈ 1.39
+
+
 def test_training_average_of_kl_moves_towards_the_batch_kl():
     model = _model(kl_decay=0.5)
     out = model.loss(_batch(), 0)
@@ -151,6 +191,8 @@ def test_bad_config_values_are_one_line_errors():
         ProtoVAEConfig(delta_min=1.0, delta_max=0.5)
     with pytest.raises(UntwineError, match="kl_decay"):
         ProtoVAEConfig(kl_decay=2.0)
+    with pytest.raises(UntwineError, match="proto_scale"):
+        ProtoVAEConfig(proto_scale=0.0)
 
 
 @pytest.mark.parametrize("data", ["dsprites", "shapes3d", "mpi3d"])

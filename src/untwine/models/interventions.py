@@ -64,33 +64,35 @@ def prototypical_loss(
     query: torch.Tensor,
     query_labels: torch.Tensor,
     n_classes: int,
+    scale: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, accuracy) of a prototypical network episode (Snell et al. 2017, eq. 2).
 
-    c_k = mean of the support embeddings of class k; p(k | e) = softmax_k(−‖e − c_k‖²);
-    loss = mean over queries of −log p(y | e). Accuracy (detached) is argmax_k p(k | e) = y.
-    In ProtoVAE, e is the embedding displacement an intervention on latent k causes and y = k:
-    the loss is small when each latent moves images in its own, consistent direction.
+    c_k = mean of the support embeddings of class k; p(k | e) = softmax_k(−α‖e − c_k‖²) with
+    α = ``scale``; loss = mean over queries of −log p(y | e). Accuracy (detached) is
+    argmax_k p(k | e) = y. In ProtoVAE, e is the direction of the embedding displacement an
+    intervention on latent k causes and y = k: the loss is small when each latent moves images
+    in its own, consistent direction.
     """
     prototypes = class_means(support, support_labels, n_classes)
-    logits = -(query[:, None, :] - prototypes[None, :, :]).square().sum(-1)
+    logits = -scale * (query[:, None, :] - prototypes[None, :, :]).square().sum(-1)
     loss = F.cross_entropy(logits, query_labels)
     accuracy = (logits.argmax(1) == query_labels).to(query.dtype).mean()
     return loss, accuracy.detach()
 
 
-def isometry_loss(
-    displacement: torch.Tensor, delta: torch.Tensor, eps: float = 1e-8
-) -> torch.Tensor:
-    """Squared coefficient of variation of r_i = ‖e_i‖ / |δ_i|: Var(r) / (E[r]² + eps).
+def isometry_loss(displacement: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """Squared coefficient of variation of r_i = ‖e_i‖ / |δ_i|: Var(r / E[r]).
 
     e_i (n, m) is the embedding displacement of an intervention of size δ_i (n,). It is zero
     when every displacement is the same multiple c of |δ| (one c for all latents and samples: a
-    local isometry up to scale) and does not depend on that scale, so it cannot be lowered by
-    shrinking the embedding. Var is the population variance over the batch.
+    local isometry up to scale) and is exactly invariant to that scale, so shrinking the
+    embedding cannot lower it (an ``eps`` in the denominator once did reward that). Var is the
+    population variance over the batch; E[r] = 0 (no displacement at all) gives 0.
     """
     ratio = displacement.norm(dim=1) / delta.abs()
-    return ratio.var(unbiased=False) / (ratio.mean().square() + eps)
+    mean = ratio.mean().clamp_min(torch.finfo(ratio.dtype).tiny)
+    return (ratio / mean).var(unbiased=False)
 
 
 def masked_kl(kl: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

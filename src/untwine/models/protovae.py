@@ -18,9 +18,11 @@ Our reconstruction (every choice below is a :class:`ProtoVAEConfig` field):
   (positive, so a latent's displacement has one direction, not two); x̂ = D(z), x̂' = D(z');
 - the prototypical network P is a conv net on images; the embedding of an intervention is the
   displacement e = P(x̂') − P(x̂); the batch is one episode (first half support, second half
-  query, every active latent in both), prototypes are the support means of each latent's
-  displacements (Snell et al. 2017), and ``L_proto`` is the cross-entropy of
-  softmax_k(−‖e − c_k‖²) against the intervened latent (:func:`interventions.prototypical_loss`);
+  query, every active latent in both), prototypes c_k are the support means of each latent's
+  displacement directions ê = e/‖e‖ (Snell et al. 2017), and ``L_proto`` is the cross-entropy
+  of softmax_k(−α‖ê − c_k‖²) against the intervened latent, α = ``proto_scale``
+  (:func:`interventions.prototypical_loss`). Directions, not e itself: a fresh P moves by
+  ~1e-4, which left softmax_k(−‖e − c_k‖²) uniform and L_proto stuck at ln K;
 - ``L_iso`` = squared coefficient of variation of ‖e‖/δ over the batch: one displacement per
   unit of δ for every latent and sample (:func:`interventions.isometry_loss`);
 - both terms reach P, the decoder and (through z) the encoder;
@@ -39,6 +41,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from untwine.errors import UntwineError
 from untwine.models import interventions as I
@@ -52,10 +55,14 @@ from untwine.nets.conv import ConvEmbedder
 class ProtoVAEConfig(VAEConfig):
     """ProtoVAE. Every field past the VAE's is our reconstruction (see the module docstring).
 
-    beta: weight of the KL. proto_weight, iso_weight: λ_proto, λ_iso. delta_min, delta_max:
-    range of the shift δ. embed_dim: size of P's embedding. active_kl: nats of KL below which a
-    latent counts as inactive. kl_decay: weight of each batch in the moving average of the KL.
-    count_images: images measured at the end of training to count active latents.
+    beta: weight of the KL. proto_weight, iso_weight: λ_proto, λ_iso. proto_scale: α in the
+    logits −α‖ê − c_k‖² over unit displacement directions ê; squared distances between unit
+    vectors lie in [0, 4], so α sets how confident P can become (on the shapes3d twin α = 1
+    stalled at L_proto ≈ 0.8–1.0, α = 30 slowed reconstruction, α = 10 reached ≈ 0.01 by step
+    600). delta_min, delta_max: range of the shift δ. embed_dim: size of P's embedding.
+    active_kl: nats of KL below which a latent counts as inactive. kl_decay: weight of each
+    batch in the moving average of the KL. count_images: images measured at the end of
+    training to count active latents.
     """
 
     model: ClassVar[str] = "protovae"
@@ -63,6 +70,7 @@ class ProtoVAEConfig(VAEConfig):
     beta: float = 4.0
     proto_weight: float = 10.0
     iso_weight: float = 1.0
+    proto_scale: float = 10.0
     delta_min: float = 0.5
     delta_max: float = 2.0
     embed_dim: int = 32
@@ -75,6 +83,7 @@ class ProtoVAEConfig(VAEConfig):
         for field in ("beta", "proto_weight", "iso_weight", "active_kl"):
             check_number(self.model, field, getattr(self, field), 0)
         check_number(self.model, "delta_min", self.delta_min, 0, strict=True)
+        check_number(self.model, "proto_scale", self.proto_scale, 0, strict=True)
         if not (isinstance(self.delta_max, int | float) and self.delta_max >= self.delta_min):
             raise UntwineError(
                 f"protovae: delta_max must be a number ≥ delta_min ({self.delta_min}); "
@@ -127,29 +136,53 @@ class ProtoVAE(VAE):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(L_proto, L_iso, accuracy) of one episode of shifts on the active latents of z.
 
-        With fewer than two active latents there is nothing to tell apart: all three are 0.
-        With more active latents than half the batch, a random half-batch of them is used.
+        L_proto classifies the unit directions of the displacements, L_iso compares their
+        lengths. With fewer than two active latents there is nothing to tell apart: all three
+        are 0.
         """
+        active = self.episode_latents(len(z))
+        if len(active) < 2:
+            zero = z.new_zeros(())
+            return zero, zero, zero
+        e, delta, labels, support = self.episode(z, logits, active)
+        direction = F.normalize(e, dim=1)
+        proto, accuracy = I.prototypical_loss(
+            direction[support],
+            labels[support],
+            direction[~support],
+            labels[~support],
+            len(active),
+            self.config.proto_scale,
+        )
+        return proto, I.isometry_loss(e, delta), accuracy
+
+    def episode_latents(self, batch_size: int) -> torch.Tensor:
+        """The active latents, or a random ⌊batch_size/2⌋ of them so each fits in both halves."""
         active = self.active_latents().nonzero().flatten()
-        half = len(z) // 2
+        half = batch_size // 2
         if len(active) > half:
             active = active[torch.randperm(len(active), device=active.device)[:half]]
-        zero = z.new_zeros(())
-        if len(active) < 2:
-            return zero, zero, zero
-        labels, support = I.episode_labels(len(z), len(active))
+        return active
+
+    def episode(
+        self, z: torch.Tensor, logits: torch.Tensor, latents: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(e, δ, labels, support mask): shift row i of z on ``latents[labels[i]]`` by δ_i.
+
+        e = P(σ(D(z'))) − P(σ(logits)) (n, embed_dim) is the displacement the shift causes in
+        P's embedding; labels index ``latents``; support marks the first half of the batch.
+        """
+        labels, support = I.episode_labels(len(z), len(latents))
         labels, support = labels.to(z.device), support.to(z.device)
-        delta = self.config.delta_min + (self.config.delta_max - self.config.delta_min) * (
-            torch.rand(len(z), device=z.device, dtype=z.dtype)
+        cfg = self.config
+        delta = cfg.delta_min + (cfg.delta_max - cfg.delta_min) * torch.rand(
+            len(z), device=z.device, dtype=z.dtype
         )
-        shifted = I.intervene(z, active[labels], delta, "shift")
+        shifted = I.intervene(z, latents[labels], delta, "shift")
         e = self.prototypes(torch.sigmoid(self.decode(shifted))) - self.prototypes(
             torch.sigmoid(logits)
         )
-        proto, accuracy = I.prototypical_loss(
-            e[support], labels[support], e[~support], labels[~support], len(active)
-        )
-        return proto, I.isometry_loss(e, delta), accuracy
+        return e, delta, labels, support
 
     def active_latents(self) -> torch.Tensor:
         """Latents whose KL to the prior exceeds ``active_kl`` nats: bool (D,)."""
