@@ -186,10 +186,11 @@ def run_seeds(cfg: IsometryExperimentConfig, seeds: tuple[int, ...]) -> dict[str
     The codes kept for the figure are the first seed's."""
     if not seeds:
         raise UntwineError("seeds must name at least one seed")
+    configs = [replace(cfg, seed=seed) for seed in seeds]  # every seed checked before training
     results, codes = [], None
-    for seed in seeds:
-        report = run_isometry_experiment(replace(cfg, seed=seed))
-        results += [{**r, "seed": seed} for r in report["results"]]
+    for each in configs:
+        report = run_isometry_experiment(each)
+        results += [{**r, "seed": each.seed} for r in report["results"]]
         codes = report["codes"] if codes is None else codes
     return {"config": {**asdict(cfg), "seeds": list(seeds)}, "results": results, "codes": codes}
 

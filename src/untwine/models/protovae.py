@@ -58,8 +58,8 @@ class ProtoVAEConfig(VAEConfig):
     beta: weight of the KL. proto_weight, iso_weight: λ_proto, λ_iso. proto_scale: α in the
     logits −α‖ê − c_k‖² over unit displacement directions ê; squared distances between unit
     vectors lie in [0, 4], so α sets how confident P can become (on the shapes3d twin α = 1
-    stalled at L_proto ≈ 0.8–1.0, α = 30 slowed reconstruction, α = 10 reached ≈ 0.01 by step
-    600). delta_min, delta_max: range of the shift δ. embed_dim: size of P's embedding.
+    stalled at L_proto ≈ 0.9–1.2, α = 30 reconstructed ~1 % worse, α = 10 reached ≈ 0.01 by
+    step 600). delta_min, delta_max: range of the shift δ. embed_dim: size of P's embedding.
     active_kl: nats of KL below which a latent counts as inactive. kl_decay: weight of each
     batch in the moving average of the KL. count_images: images measured at the end of
     training to count active latents.
