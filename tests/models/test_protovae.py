@@ -67,7 +67,6 @@ def test_isometry_loss_is_zero_for_proportional_displacements_and_scale_free():
     assert I.isometry_loss(10 * uneven, delta).item() == pytest.approx(1 / 6 / 2.25, rel=1e-6)
 
 
-
 def test_isometry_loss_does_not_reward_shrinking_the_displacement():
     delta = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
     uneven = torch.tensor([[1.0, 0.0], [0.0, 1.0], [3.0, 0.0]], dtype=torch.float64)
@@ -76,6 +75,7 @@ def test_isometry_loss_does_not_reward_shrinking_the_displacement():
     equal = torch.tensor([[1e-5, 0.0], [0.0, 2e-5], [-4e-5, 0.0]], dtype=torch.float64)
     assert I.isometry_loss(equal, delta).item() == pytest.approx(0.0, abs=1e-12)
     assert I.isometry_loss(torch.zeros(3, 2), delta.float()).item() == 0.0
+
 
 def _episode_loss(decoder_columns: torch.Tensor, seed: int = 0) -> float:
     """Prototype loss of shift interventions through a linear decoder x = W z, embedding = x."""
@@ -165,7 +165,7 @@ def test_prototype_and_isometry_terms_ignore_the_size_of_the_displacement():
         assert new.item() == pytest.approx(old.item(), rel=1e-3)
 
 
-def test_a_few_training_steps_bring_the_prototype_loss_well_below_chance(tmp_path):
+def test_prototype_loss_sits_far_below_chance_in_a_short_training(tmp_path):
     from seedvae_helpers import tiny_run_config
 
     from untwine import runs
@@ -174,8 +174,8 @@ def test_a_few_training_steps_bring_the_prototype_loss_well_below_chance(tmp_pat
     sets = ("active_kl=0", "latents=4", "batch_size=16")
     train(tiny_run_config("protovae", 24, sets=sets), tmp_path, quiet=True)
     proto = [r["proto"] for r in runs.read_log(tmp_path)]
-    first, last = sum(proto[:4]) / 4, sum(proto[-4:]) / 4
-    assert last < 0.5 * first and last < 0.25 * math.log(4)  # chance is ln 4 ≈ 1.39
+    # chance is ln 4 ≈ 1.39, where the loss sat on every step while P's tiny e were classified
+    assert sum(proto) / len(proto) < 0.25 * math.log(4)
 
 
 def test_training_average_of_kl_moves_towards_the_batch_kl():
