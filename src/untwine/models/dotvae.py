@@ -39,7 +39,18 @@ Our reconstruction (every choice is a :class:`DOTVAEConfig` field):
   could not, so it is switched off again and no more dims are tried. ``discovered_factors`` =
   switched-on dims with KL ≥ active_kl; the step each dim was switched on is in
   ``extra_metrics()["switch_steps"]``. A dim is only dropped once β has finished rising (before
-  that z has not been pushed to give information up, so an empty new dim waits); the defaults
+  that z has not been pushed to give information up, so an empty new dim waits), and, with
+  ``drop_needs_active_code`` (default), only while the rest of the code carries information:
+  every kept d dim at ≥ ``active_kl`` nats (before any is kept: z's total KL, a moving average
+  like d's), and, unless ``drop_while_rising``, only once its KL has stopped rising (it rose by
+  at most ``plateau_tol`` of max(KL, ``active_kl``) over the last window: it "stays" empty;
+  ``max_windows`` then only forces a keep). Without these guards the dSprites twin's runs
+  stopped at 1–2 dims: as β rose the whole model collapsed to the mean image (600 steps, seed
+  0: at step 300, when drops became allowed, z held 0.15 nats and the two kept d dims 0.06 and
+  0.05), the dim on trial was dropped for being as empty as everything else, and from step
+  ~380 the kept dims grew to 2.5 and 2.0 nats and z back to 5 nats at β = 8, information no
+  new dim was offered; with the first guard alone, d_2 was dropped at step 395 at 0.095 nats
+  as the model left the collapse, and was at 0.19 five steps later. The defaults
   are paper-scale, ``schedule_budget`` sizes the schedule to a short run
   (:func:`~untwine.models.one_at_a_time.budget_schedule`);
 - ``represent`` gives the means of d, switched-off dims zeroed (``codes="disentangled"``), or
@@ -71,8 +82,11 @@ class DOTVAEConfig(VAEConfig):
 
     Reconstructed fields (see the module docstring): entangled (size of z), pretrain_steps,
     beta_start, beta_end, beta_ramp_steps, window, plateau_tol, max_windows, active_kl,
-    kl_decay, consistency ("mse" | "nll"), consistency_weight, adv_weight, disc_lr,
-    codes ("disentangled" | "all"), count_images.
+    kl_decay, drop_needs_active_code, drop_while_rising, consistency (mse | nll),
+    consistency_weight, adv_weight, disc_lr, codes ("disentangled" | "all"), count_images. The
+    paper states no schedule and no stopping rule at all; ``drop_needs_active_code`` = False
+    restores our rule without the collapse guard (an empty new dim is dropped whatever the rest
+    of the code holds), ``drop_while_rising`` = True lets a dim be dropped on a KL still rising.
 
     The schedule defaults are paper-scale (300k-step runs). ``schedule_budget`` = N > 0 sizes
     the schedule to an N-step run instead (:func:`one_at_a_time.budget_schedule`: pre-training
@@ -94,6 +108,8 @@ class DOTVAEConfig(VAEConfig):
     max_windows: int = 4
     active_kl: float = 0.1
     kl_decay: float = 0.01
+    drop_needs_active_code: bool = True
+    drop_while_rising: bool = False
     consistency: str = "mse"
     consistency_weight: float = 1.0
     adv_weight: float = 1.0
@@ -163,6 +179,8 @@ class DOTVAE(Model):
             config.active_kl,
             config.kl_decay,
             drop_from=config.pretrain_steps + config.beta_ramp_steps,
+            drop_needs_active_code=config.drop_needs_active_code,
+            drop_while_rising=config.drop_while_rising,
         )
         self.discriminator = (
             ConvEmbedder(channels, 1, config.architecture) if config.adv_weight > 0 else None
@@ -188,7 +206,7 @@ class DOTVAE(Model):
     # -- objective -----------------------------------------------------------------------------
     def loss(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         """Wake (ELBO with the switched-on d) + sleep (recover an intervened code) + GAN term;
-        then the schedule observes this batch's KL of d and may switch a dim on or off."""
+        then the schedule observes this batch's KL of d and z and may switch a dim on or off."""
         cfg, k = self.config, self.config.latents
         mask = self.schedule.mask.clone()
         # -- wake: real data, KL of z weighted by β(step), KL of d by the mask γ
@@ -216,7 +234,7 @@ class DOTVAE(Model):
         if self.discriminator is not None:
             out["discriminator_loss"] = self.discriminator_loss(batch, fake)
         # -- schedule: observe, then decide for the next step
-        self.schedule.observe(kl[:, :k].detach().mean(0))
+        self.schedule.observe(kl[:, :k].detach().mean(0), kl_z.detach())
         self.schedule.update(step)
         return out
 
@@ -329,13 +347,14 @@ class DOTVAE(Model):
 
     def extra_metrics(self, dataset: Any, seed: int) -> dict[str, Any]:
         """``discovered_factors``, the step each d dim was switched on (−1 never), whether the
-        schedule stopped, and the KL of each d dim."""
+        schedule stopped, the KL of each d dim and z's total KL (the training average)."""
         s = self.schedule
         return {
             "discovered_factors": int(s.discovered().sum()),
             "switch_steps": [int(v) for v in s.switch_step],
             "stopped": bool(s.done),
             "d_kl": [round(float(v), 4) for v in s.kl],
+            "z_kl": round(float(s.kl_z), 4),
             "active_kl": self.config.active_kl,
         }
 
