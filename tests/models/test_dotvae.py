@@ -5,6 +5,7 @@ import torch
 
 from untwine.errors import UntwineError
 from untwine.models import interventions as I
+from untwine.models import regularisers as R
 from untwine.models.one_at_a_time import OneAtATime, budget_schedule, switch_decision
 
 # -- pure loss terms -------------------------------------------------------------------------
@@ -184,7 +185,11 @@ def test_pretraining_is_a_plain_vae_on_z_with_every_d_dim_off():
     out = model.loss(_batch(), 0)
     assert out["kl_d"].item() == 0.0 and out["switched_on"].item() == 0
     assert out["consistency"].item() == 0.0 and out["generator"].item() == 0.0
-    assert out["loss"].item() == pytest.approx((out["recon"] + out["kl_z"]).item(), rel=1e-6)
+    # every d dim is off and held at the prior (off_kl_weight = 1 by default)
+    hand = out["recon"] + out["kl_z"] + out["kl_off"]
+    assert out["loss"].item() == pytest.approx(hand.item(), rel=1e-6)
+    literal = _model(pretrain_steps=5, adv_weight=1.0, off_kl_weight=0.0).loss(_batch(), 0)
+    assert literal["loss"].item() == pytest.approx((out["recon"] + out["kl_z"]).item(), rel=1e-6)
     # switched-off d dims do not reach the decoder
     code = torch.randn(2, 7)
     moved = code.clone()
@@ -193,13 +198,20 @@ def test_pretraining_is_a_plain_vae_on_z_with_every_d_dim_off():
 
 
 def test_loss_adds_beta_kl_z_masked_kl_d_consistency_and_gan_terms():
-    model = _model(pretrain_steps=0, beta_start=2.0, consistency_weight=3.0, adv_weight=0.5)
+    model = _model(
+        pretrain_steps=0, beta_start=2.0, consistency_weight=3.0, adv_weight=0.5, off_kl_weight=0.25
+    )
     model.schedule.mask.copy_(torch.tensor([1.0, 1.0, 0.0, 0.0]))
     out = model.loss(_batch(), 0)
+    mu, logvar = model.encode(_batch())
+    kl = R.gaussian_kl(mu, logvar)
+    assert out["kl_d"].item() == pytest.approx(kl[:, :2].sum(1).mean().item(), rel=1e-5)
+    assert out["kl_off"].item() == pytest.approx(kl[:, 2:4].sum(1).mean().item(), rel=1e-5)
     hand = (
         out["recon"]
         + 2.0 * out["kl_z"]
         + out["kl_d"]
+        + 0.25 * out["kl_off"]
         + 3.0 * out["consistency"]
         + 0.5 * out["generator"]
     )
