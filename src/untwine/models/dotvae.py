@@ -52,14 +52,16 @@ Our reconstruction (every choice is a :class:`DOTVAEConfig` field):
   like d's), and, unless ``drop_while_rising``, only once its KL has stopped rising (it rose by
   at most ``plateau_tol`` of max(KL, ``active_kl``) over the last window: it "stays" empty;
   ``max_windows`` then only forces a keep). Without these guards the dSprites twin's runs
-  stopped at 1–2 dims: as β rose the whole model collapsed to the mean image (600 steps, seed
-  0: at step 300, when drops became allowed, z held 0.15 nats and the two kept d dims 0.06 and
-  0.05), the dim on trial was dropped for being as empty as everything else, and from step
+  stopped at 1–2 dims: as β rose the whole code collapsed (600 steps, seed 0: at step 300,
+  when drops became allowed, z held 0.15 nats and the two kept d dims 0.06 and 0.05), the dim
+  on trial was dropped for being as empty as everything else, and from step
   ~380 the kept dims grew to 2.5 and 2.0 nats and z back to 5 nats at β = 8, information no
   new dim was offered; with the first guard alone (and off dims held at the prior, above), d_2
   was dropped at step 395 at 0.095 nats as the model left the collapse, and was at 0.19 five
-  steps later. The defaults
-  are paper-scale, ``schedule_budget`` sizes the schedule to a short run
+  steps later. With them (dSprites twin, ``schedule_budget`` = steps): no seed's schedule
+  finished in 600 steps (7, 6, 3 dims on); at 2,000 steps every dim was kept, all 10 (z still
+  held ~5.5 nats at β = 8, and each new dim took 0.3–0.6 of it; README). The defaults are
+  paper-scale, ``schedule_budget`` sizes the schedule to a short run
   (:func:`~untwine.models.one_at_a_time.budget_schedule`);
 - ``represent`` gives the means of d, switched-off dims zeroed (``codes="disentangled"``), or
   [d, z] (``codes="all"``); ``decode_images`` of a d code decodes it with z = 0 (the prior mean).

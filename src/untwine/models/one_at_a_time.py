@@ -144,8 +144,8 @@ class OneAtATime(nn.Module):
 
         Dropping ``k`` means "z gives no more information up to a new dim"; that reading needs a
         code that holds information at all. When the kept dims have fallen under ``active_kl``
-        too (the whole model has collapsed towards the mean image, as DOT-VAE does on dSprites
-        while β rises: 0.3 nats in the whole code at step 300 of 600), an empty new dim says
+        too (the whole code has collapsed, as DOT-VAE's does on dSprites while β rises: 0.3
+        nats in all of z and d at step 300 of 600), an empty new dim says
         nothing, and the judgement waits.
         """
         kept = self.mask > 0
