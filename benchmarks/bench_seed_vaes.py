@@ -16,10 +16,12 @@ can be spent in pieces:
 
 DOT-VAE's schedule is sized to the run with its own config field ``schedule_budget=<steps>``
 (:func:`untwine.models.one_at_a_time.budget_schedule`: pre-training steps/10, β rising until
-steps/2, windows so that every d dim is judged by 0.82·steps unless one waits for β), so the
+steps/2, windows so that every d dim is judged by 0.82·steps unless one waits for β, for a
+collapsed code to carry information again, or for its own KL to stop rising), so the
 one-at-a-time schedule can finish inside the budget (``stopped`` in each run file says if it
-did); ProtoVAE's KL moving average uses decay 0.05 (its default 0.01 averages over ~100 steps,
-too slow to leave inactive latents out of short runs). Each run file
+did: on the dsprites twin, not at 600 steps; at 2,000 it ran out of dims); ProtoVAE's KL
+moving average uses decay 0.05 (its default 0.01 averages over ~100 steps, too slow to leave
+inactive latents out of short runs). Each run file
 records these settings (``sets``) and the seconds of training and of each metric.
 """
 

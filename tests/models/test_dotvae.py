@@ -5,6 +5,7 @@ import torch
 
 from untwine.errors import UntwineError
 from untwine.models import interventions as I
+from untwine.models import regularisers as R
 from untwine.models.one_at_a_time import OneAtATime, budget_schedule, switch_decision
 
 # -- pure loss terms -------------------------------------------------------------------------
@@ -62,17 +63,26 @@ def test_switch_decision_waits_while_growing_then_keeps_or_drops():
     assert switch_decision(3.0, 1.0, 4, **rule) == "keep"  # still growing, out of windows
 
 
-def _simulate(schedule: OneAtATime, informative: int, steps: int, rise: int) -> None:
+def _simulate(
+    schedule: OneAtATime,
+    informative: int,
+    steps: int,
+    rise: int,
+    collapse: tuple[int, int] = (0, 0),
+) -> None:
     """Feed the schedule a toy whose answer is known: the first ``informative`` d dims carry a
     factor (KL rises linearly to 2 nats over ``rise`` steps once switched on); the rest carry
-    nothing (KL 0.01)."""
+    nothing (KL 0.01); z holds 3 nats. During steps ``collapse[0]`` to ``collapse[1] − 1`` the
+    whole code collapses (every d dim and z at 0.01 nats), as DOT-VAE's does on dSprites while β
+    rises; after it the factors come back."""
     for step in range(steps):
         kl = torch.full((schedule.dims,), 0.01)
+        collapsed = collapse[0] <= step < collapse[1]
         for k in range(informative):
             on = int(schedule.switch_step[k])
-            if schedule.mask[k] > 0 and on >= 0:
+            if schedule.mask[k] > 0 and on >= 0 and not collapsed:
                 kl[k] = 2.0 * min(1.0, (step - on + 1) / rise)
-        schedule.observe(kl)
+        schedule.observe(kl, 0.01 if collapsed else 3.0)
         schedule.update(step)
 
 
@@ -175,7 +185,11 @@ def test_pretraining_is_a_plain_vae_on_z_with_every_d_dim_off():
     out = model.loss(_batch(), 0)
     assert out["kl_d"].item() == 0.0 and out["switched_on"].item() == 0
     assert out["consistency"].item() == 0.0 and out["generator"].item() == 0.0
-    assert out["loss"].item() == pytest.approx((out["recon"] + out["kl_z"]).item(), rel=1e-6)
+    # every d dim is off and held at the prior (off_kl_weight = 1 by default)
+    hand = out["recon"] + out["kl_z"] + out["kl_off"]
+    assert out["loss"].item() == pytest.approx(hand.item(), rel=1e-6)
+    literal = _model(pretrain_steps=5, adv_weight=1.0, off_kl_weight=0.0).loss(_batch(), 0)
+    assert literal["loss"].item() == pytest.approx((out["recon"] + out["kl_z"]).item(), rel=1e-6)
     # switched-off d dims do not reach the decoder
     code = torch.randn(2, 7)
     moved = code.clone()
@@ -184,13 +198,20 @@ def test_pretraining_is_a_plain_vae_on_z_with_every_d_dim_off():
 
 
 def test_loss_adds_beta_kl_z_masked_kl_d_consistency_and_gan_terms():
-    model = _model(pretrain_steps=0, beta_start=2.0, consistency_weight=3.0, adv_weight=0.5)
+    model = _model(
+        pretrain_steps=0, beta_start=2.0, consistency_weight=3.0, adv_weight=0.5, off_kl_weight=0.25
+    )
     model.schedule.mask.copy_(torch.tensor([1.0, 1.0, 0.0, 0.0]))
     out = model.loss(_batch(), 0)
+    mu, logvar = model.encode(_batch())
+    kl = R.gaussian_kl(mu, logvar)
+    assert out["kl_d"].item() == pytest.approx(kl[:, :2].sum(1).mean().item(), rel=1e-5)
+    assert out["kl_off"].item() == pytest.approx(kl[:, 2:4].sum(1).mean().item(), rel=1e-5)
     hand = (
         out["recon"]
         + 2.0 * out["kl_z"]
         + out["kl_d"]
+        + 0.25 * out["kl_off"]
         + 3.0 * out["consistency"]
         + 0.5 * out["generator"]
     )
@@ -284,6 +305,82 @@ def test_an_empty_dim_waits_instead_of_being_dropped_while_beta_still_rises():
     assert s.mask.tolist() == [0.0, 0.0, 0.0] and bool(s.done)
     # judged every 5 steps from t = 5; the first judgement at t ≥ 40 drops it
     assert int(s.check_step) == 35
+
+
+def _collapse_toy(**fields) -> OneAtATime:
+    # 3 of 5 dims carry a factor; drops are allowed from t = 45, in the middle of a collapse of
+    # the whole code over steps 40–79, while d_2 is on trial (switched on at 30)
+    s = OneAtATime(
+        5,
+        pretrain_steps=10,
+        window=10,
+        plateau_tol=0.05,
+        max_windows=4,
+        active_kl=0.1,
+        kl_decay=1.0,
+        drop_from=45,
+        **fields,
+    )
+    _simulate(s, informative=3, steps=300, rise=10, collapse=(40, 80))
+    return s
+
+
+def test_a_dim_is_not_dropped_while_the_whole_code_has_collapsed():
+    s = _collapse_toy()
+    # d_2 waits out the collapse (d_1, kept, is empty too), is kept once the factors are back,
+    # and the schedule goes on to find all three and drop the first empty dim, d_4
+    assert s.mask.tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
+    assert bool(s.done) and int(s.discovered().sum()) == 3
+    assert s.switch_step[1] == 30 and s.switch_step[2] > 80
+    # without the guard an empty dim is dropped whatever the rest of the code holds: d_2 is
+    # judged empty in the collapse and the schedule ends with one factor of three
+    s = _collapse_toy(drop_needs_active_code=False)
+    assert s.mask.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0] and int(s.discovered().sum()) == 1
+
+
+def test_a_dim_whose_kl_still_rises_is_not_dropped_after_max_windows():
+    rule = {"active_kl": 0.1, "plateau_tol": 0.05, "max_windows": 2}
+    assert switch_decision(0.05, 0.025, 2, **rule) == "wait"  # under 0.1 but rising
+    assert switch_decision(0.05, 0.025, 2, **rule, drop_while_rising=True) == "drop"
+    assert switch_decision(0.05, 0.0499, 2, **rule) == "drop"  # flat: it stays empty
+
+
+def _slow_toy(**fields) -> OneAtATime:
+    # 2 of 3 dims carry a factor whose KL grows slowly (2 nats over 400 steps: 0.05 after the
+    # two windows, 10 steps, that force a judgement); the third carries nothing
+    s = OneAtATime(3, 0, 5, plateau_tol=0.05, max_windows=2, active_kl=0.1, kl_decay=1.0, **fields)
+    _simulate(s, informative=2, steps=200, rise=400)
+    return s
+
+
+def test_a_slowly_growing_dim_is_kept_once_it_crosses_active_kl():
+    s = _slow_toy()
+    assert s.switch_step.tolist() == [0, 20, 40]  # each kept at 0.1 nats after 4 windows
+    assert s.mask.tolist() == [1.0, 1.0, 0.0] and bool(s.done)
+    assert int(s.discovered().sum()) == 2
+    # dropping on a rising KL ends the schedule at d_1, with nothing found
+    s = _slow_toy(drop_while_rising=True)
+    assert s.mask.tolist() == [0.0, 0.0, 0.0] and int(s.discovered().sum()) == 0
+
+
+def test_the_first_dim_is_compared_with_z():
+    s = OneAtATime(3, 0, window=5, plateau_tol=0.05, max_windows=4, active_kl=0.1, kl_decay=1.0)
+    s.observe(torch.full((3,), 0.01), 3.0)
+    assert s.code_is_active(0)  # z holds 3 nats: an empty d_1 may be dropped
+    s.observe(torch.full((3,), 0.01), 0.01)
+    assert not s.code_is_active(0)  # nothing anywhere: wait
+    s.mask[1] = 1.0
+    s.kl[1] = 2.0
+    assert s.code_is_active(0)  # another switched-on dim carries 2 nats (z no longer asked)
+    assert not s.code_is_active(1)  # for d_2 the rest is d_1 at 0.01 nats
+
+
+def test_a_schedule_saved_before_kl_z_existed_still_loads():
+    s = OneAtATime(3, 0, 5, 0.05, 4, 0.1, 1.0)
+    old = {k: v for k, v in s.state_dict().items() if k != "kl_z"}
+    fresh = OneAtATime(3, 0, 5, 0.05, 4, 0.1, 1.0)
+    fresh.load_state_dict(old)
+    assert float(fresh.kl_z) == 0.0
 
 
 def test_traversal_rows_mark_inactive_latents():

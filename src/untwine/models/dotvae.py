@@ -21,7 +21,14 @@ numbers are its own) and the arXiv DOT-VAE abstract (2210.10920); no code is pub
 Our reconstruction (every choice is a :class:`DOTVAEConfig` field):
 
 - the heads share every layer but the last linear one; sizes ``entangled`` (z) and ``latents``
-  (K_max); d dims switched off are zeroed at the decoder input and carry no KL;
+  (K_max); d dims switched off are zeroed at the decoder input. Eq. 5 gives them no KL term
+  (γ_i = 0), which leaves their encoder outputs free: nothing trains them, and their KL grows
+  with the shared layers (dSprites twin, 600 steps: a never-switched-on dim at 0.7 nats), so a
+  dim switched on late starts with KL it did not earn and was kept after two windows while its
+  KL fell (0.5 → 0.2 nats). We hold switched-off dims at the prior instead: their KL enters the
+  loss with weight ``off_kl_weight`` (default 1; 0 is eq. 5 as written). Their codes reach
+  nothing else, so at the optimum they sit at the prior and contribute 0, as eq. 5's absent
+  dims do, and a dim starts empty when it is switched on;
 - each training step does one wake and one sleep term on the same batch and sums them (the
   same number of each as strict alternation, one optimiser step);
 - β rises linearly from ``beta_start`` to ``beta_end`` over ``beta_ramp_steps`` after
@@ -39,8 +46,22 @@ Our reconstruction (every choice is a :class:`DOTVAEConfig` field):
   could not, so it is switched off again and no more dims are tried. ``discovered_factors`` =
   switched-on dims with KL ≥ active_kl; the step each dim was switched on is in
   ``extra_metrics()["switch_steps"]``. A dim is only dropped once β has finished rising (before
-  that z has not been pushed to give information up, so an empty new dim waits); the defaults
-  are paper-scale, ``schedule_budget`` sizes the schedule to a short run
+  that z has not been pushed to give information up, so an empty new dim waits), and, with
+  ``drop_needs_active_code`` (default), only while the rest of the code carries information:
+  every kept d dim at ≥ ``active_kl`` nats (before any is kept: z's total KL, a moving average
+  like d's), and, unless ``drop_while_rising``, only once its KL has stopped rising (it rose by
+  at most ``plateau_tol`` of max(KL, ``active_kl``) over the last window: it "stays" empty;
+  ``max_windows`` then only forces a keep). Without these guards the dSprites twin's runs
+  stopped at 1–2 dims: as β rose the whole code collapsed (600 steps, seed 0: at step 300,
+  when drops became allowed, z held 0.15 nats and the two kept d dims 0.06 and 0.05), the dim
+  on trial was dropped for being as empty as everything else, and from step
+  ~380 the kept dims grew to 2.5 and 2.0 nats and z back to 5 nats at β = 8, information no
+  new dim was offered; with the first guard alone (and off dims held at the prior, above), d_2
+  was dropped at step 395 at 0.095 nats as the model left the collapse, and was at 0.19 five
+  steps later. With them (dSprites twin, ``schedule_budget`` = steps): no seed's schedule
+  finished in 600 steps (7, 6, 3 dims on); at 2,000 steps every dim was kept, all 10 (z still
+  held ~5.5 nats at β = 8, and each new dim took 0.3–0.6 of it; README). The defaults are
+  paper-scale, ``schedule_budget`` sizes the schedule to a short run
   (:func:`~untwine.models.one_at_a_time.budget_schedule`);
 - ``represent`` gives the means of d, switched-off dims zeroed (``codes="disentangled"``), or
   [d, z] (``codes="all"``); ``decode_images`` of a d code decodes it with z = 0 (the prior mean).
@@ -71,8 +92,12 @@ class DOTVAEConfig(VAEConfig):
 
     Reconstructed fields (see the module docstring): entangled (size of z), pretrain_steps,
     beta_start, beta_end, beta_ramp_steps, window, plateau_tol, max_windows, active_kl,
-    kl_decay, consistency ("mse" | "nll"), consistency_weight, adv_weight, disc_lr,
-    codes ("disentangled" | "all"), count_images.
+    kl_decay, drop_needs_active_code, drop_while_rising, off_kl_weight, consistency (mse | nll),
+    consistency_weight, adv_weight, disc_lr, codes ("disentangled" | "all"), count_images. The
+    paper states no schedule and no stopping rule at all; ``drop_needs_active_code`` = False
+    restores our rule without the collapse guard (an empty new dim is dropped whatever the rest
+    of the code holds), ``drop_while_rising`` = True lets a dim be dropped on a KL still rising,
+    ``off_kl_weight`` = 0 is eq. 5's literal masking (switched-off dims carry no KL term).
 
     The schedule defaults are paper-scale (300k-step runs). ``schedule_budget`` = N > 0 sizes
     the schedule to an N-step run instead (:func:`one_at_a_time.budget_schedule`: pre-training
@@ -94,6 +119,9 @@ class DOTVAEConfig(VAEConfig):
     max_windows: int = 4
     active_kl: float = 0.1
     kl_decay: float = 0.01
+    drop_needs_active_code: bool = True
+    drop_while_rising: bool = False
+    off_kl_weight: float = 1.0
     consistency: str = "mse"
     consistency_weight: float = 1.0
     adv_weight: float = 1.0
@@ -118,6 +146,7 @@ class DOTVAEConfig(VAEConfig):
             "beta_end",
             "plateau_tol",
             "active_kl",
+            "off_kl_weight",
             "consistency_weight",
             "adv_weight",
         ):
@@ -163,6 +192,8 @@ class DOTVAE(Model):
             config.active_kl,
             config.kl_decay,
             drop_from=config.pretrain_steps + config.beta_ramp_steps,
+            drop_needs_active_code=config.drop_needs_active_code,
+            drop_while_rising=config.drop_while_rising,
         )
         self.discriminator = (
             ConvEmbedder(channels, 1, config.architecture) if config.adv_weight > 0 else None
@@ -187,8 +218,9 @@ class DOTVAE(Model):
 
     # -- objective -----------------------------------------------------------------------------
     def loss(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        """Wake (ELBO with the switched-on d) + sleep (recover an intervened code) + GAN term;
-        then the schedule observes this batch's KL of d and may switch a dim on or off."""
+        """Wake (ELBO with the switched-on d, switched-off d held at the prior) + sleep (recover
+        an intervened code) + GAN term; then the schedule observes this batch's KL of d and z
+        and may switch a dim on or off."""
         cfg, k = self.config, self.config.latents
         mask = self.schedule.mask.clone()
         # -- wake: real data, KL of z weighted by β(step), KL of d by the mask γ
@@ -198,8 +230,9 @@ class DOTVAE(Model):
         recon = R.reconstruction_loss(batch, logits, cfg.reconstruction)
         kl_z = kl[:, k:].sum(1).mean()
         kl_d = I.masked_kl(kl[:, :k], mask)
+        kl_off = I.masked_kl(kl[:, :k], 1.0 - mask)  # switched-off d dims, held at the prior
         beta = self.beta(step)
-        wake = recon + beta * kl_z + kl_d
+        wake = recon + beta * kl_z + kl_d + cfg.off_kl_weight * kl_off
         # -- sleep: generated data from one resampled switched-on d dim
         consistency, generator, fake = self.sleep_terms(mu.detach(), mask)
         objective = wake + cfg.consistency_weight * consistency + cfg.adv_weight * generator
@@ -208,6 +241,7 @@ class DOTVAE(Model):
             "recon": recon.detach(),
             "kl_z": kl_z.detach(),
             "kl_d": kl_d.detach(),
+            "kl_off": kl_off.detach(),
             "beta": torch.tensor(beta, device=batch.device),
             "consistency": consistency.detach(),
             "generator": generator.detach(),
@@ -216,7 +250,7 @@ class DOTVAE(Model):
         if self.discriminator is not None:
             out["discriminator_loss"] = self.discriminator_loss(batch, fake)
         # -- schedule: observe, then decide for the next step
-        self.schedule.observe(kl[:, :k].detach().mean(0))
+        self.schedule.observe(kl[:, :k].detach().mean(0), kl_z.detach())
         self.schedule.update(step)
         return out
 
@@ -329,13 +363,14 @@ class DOTVAE(Model):
 
     def extra_metrics(self, dataset: Any, seed: int) -> dict[str, Any]:
         """``discovered_factors``, the step each d dim was switched on (−1 never), whether the
-        schedule stopped, and the KL of each d dim."""
+        schedule stopped, the KL of each d dim and z's total KL (the training average)."""
         s = self.schedule
         return {
             "discovered_factors": int(s.discovered().sum()),
             "switch_steps": [int(v) for v in s.switch_step],
             "stopped": bool(s.done),
             "d_kl": [round(float(v), 4) for v in s.kl],
+            "z_kl": round(float(s.kl_z), 4),
             "active_kl": self.config.active_kl,
         }
 
