@@ -54,3 +54,28 @@ def test_other_depths_equal_sklearn_bit_for_bit(max_depth):
     ours = ExactGradientBoosting(n_estimators=8, max_depth=max_depth, random_state=3).fit(x, y)
     np.testing.assert_array_equal(ours.feature_importances_, theirs.feature_importances_)
     np.testing.assert_array_equal(ours.train_raw_, theirs.decision_function(x))
+
+
+def test_codes_closer_than_the_split_threshold_equal_sklearn_bit_for_bit():
+    # Neighbouring values 1 ulp apart (6e-8 at 0.5) are too close to split between, 3 ulps are
+    # not: the flagged entries of the sorted lists are where the scans must read values.
+    rs = np.random.RandomState(4)
+    n, d = 500, 4
+    y = rs.randint(3, size=n)
+    ulp = np.spacing(np.float32(0.5))
+    x = np.empty((n, d), dtype=np.float32)
+    for j in range(d):
+        levels = np.cumsum(rs.choice([1, 1, 3, 5], size=n))
+        rank = np.argsort(np.argsort(y + 0.8 * rs.randn(n)))
+        x[:, j] = np.float32(0.5) + (levels[rank] * ulp).astype(np.float32)
+    sorted_x = np.sort(x, axis=0)
+    assert np.mean(np.diff(sorted_x, axis=0) <= np.float32(1e-7)) > 0.4
+    theirs = GradientBoostingClassifier(n_estimators=10, random_state=0).fit(x, y)
+    ours = ExactGradientBoosting(n_estimators=10, random_state=0).fit(x, y)
+    for stage in range(10):
+        for k in range(3):
+            tree = theirs.estimators_[stage, k].tree_
+            m = tree.node_count
+            np.testing.assert_array_equal(ours._threshold[stage, k, :m], tree.threshold)
+    np.testing.assert_array_equal(ours.feature_importances_, theirs.feature_importances_)
+    np.testing.assert_array_equal(ours.train_raw_, theirs.decision_function(x))

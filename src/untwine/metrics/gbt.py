@@ -8,7 +8,11 @@ the samples of every node for every feature of every tree; the samples never cha
 stages, so :class:`ExactGradientBoosting` sorts each feature once and grows every tree by
 scans and stable partitions of those sorted lists (numba, compiled on first use in each
 process, ~6 s; not cached on disk: numba's cache of the recursive ``_pairwise_sum`` crashed a
-later process that loaded it).
+later process that loaded it). Three things make the scans cheap without changing a bit:
+the sorted lists flag the samples whose value is within ``FEATURE_THRESHOLD`` of the one
+before them, so values are read only there; the T trees of a stage share the root, so one pass
+per feature finds every class's best root split; gradients and predictions are stored class
+by class, so each tree reads its own row contiguously.
 
 It follows scikit-learn 1.9's code path step by step, so that on codes without tied values the
 trees, leaf values, importances and predictions equal ``GradientBoostingClassifier
@@ -105,56 +109,121 @@ def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
 
 
 @njit(nogil=True)
-def _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv):
+def _move_left(y, seg, mask, pos, p, end, sum_left, sum_total):
+    """``Criterion.update(p)`` from ``pos``: the sum of y over the node's samples left of p.
+
+    Forward over [pos, p), or back from the node's total over [p, end) when that is shorter:
+    scikit-learn's summation order, which the proxy's last bits depend on. (The weight left
+    of p is p − start either way: unit weights sum exactly.)
+    """
+    if (p - pos) <= (end - p):
+        for q in range(pos, p):
+            sum_left += y[seg[q] & mask]
+        return sum_left
+    sum_left = sum_total
+    for q in range(end - 1, p - 1, -1):
+        sum_left -= y[seg[q] & mask]
+    return sum_left
+
+
+@njit(nogil=True)
+def _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv, mask):
     """Best split of one feature's sorted node segment; updates best = [proxy, pos, threshold].
 
-    Returns True when this feature improved ``best`` (strictly, as scikit-learn's ``>``).
-    The proxy is first bounded with the reciprocals ``inv[m] = 1/m`` (two multiplications
-    instead of two divisions, within a few ulps); only a candidate within a relative 1e-12 of
-    ``best`` is recomputed with scikit-learn's divisions, so the comparison is the exact one.
+    Returns True when this feature improved ``best``. scikit-learn's scan: a position p is a
+    candidate unless its value is within ``FEATURE_THRESHOLD`` of the one before it, and
+    ``Criterion.update`` moves the left sum there from the last candidate. Entries of ``seg``
+    carry the flag bit ``mask + 1`` when their value is that close to their predecessor in the
+    whole sorted feature (see :func:`presort`); an unflagged sample is further than that above
+    every sample before it, so values are read only at flagged samples, and the update is one
+    addition except after skipped positions.
     """
     improved = False
-    best_proxy = best[0]
     sum_left = 0.0
-    w_left = 0.0
     pos = start
-    p = start
-    x_next = xf[seg[start]]
-    while p < end:
-        p += 1
-        x_prev = x_next
-        while p < end:
-            x_next = xf[seg[p]]
-            if x_next > x_prev + FEATURE_THRESHOLD:
-                break
-            x_prev = x_next
-            p += 1
-        if p >= end:
-            break
-        # Criterion.update(p): forward from pos, or back from the node total if shorter.
-        if (p - pos) <= (end - p):
-            for q in range(pos, p):
-                sum_left += y[seg[q]]
-                w_left += 1.0
+    s_prev = seg[start] & mask
+    for p in range(start + 1, end):
+        entry = seg[p]
+        s = entry & mask
+        if entry != s and xf[s] <= xf[s_prev] + FEATURE_THRESHOLD:
+            s_prev = s
+            continue
+        if p - pos == 1:
+            sum_left += y[s_prev]
         else:
-            sum_left = sum_total
-            w_left = wn
-            for q in range(end - 1, p - 1, -1):
-                sum_left -= y[seg[q]]
-                w_left -= 1.0
+            sum_left = _move_left(y, seg, mask, pos, p, end, sum_left, sum_total)
         pos = p
         sum_right = sum_total - sum_left
         bound = sum_left * sum_left * inv[p - start] + sum_right * sum_right * inv[end - p]
-        if bound * _SLACK <= best_proxy:
-            continue
-        proxy = sum_left * sum_left / w_left + sum_right * sum_right / (wn - w_left)
-        if proxy > best_proxy:
-            best_proxy = proxy
-            best[0] = proxy
-            best[1] = p
-            best[2] = np.float64(x_prev) / 2.0 + np.float64(x_next) / 2.0
-            improved = True
+        if bound * _SLACK > best[0]:
+            w_left = float(p - start)
+            proxy = sum_left * sum_left / w_left + sum_right * sum_right / (wn - w_left)
+            if proxy > best[0]:
+                best[0] = proxy
+                best[1] = p
+                best[2] = np.float64(xf[s_prev]) / 2.0 + np.float64(xf[s]) / 2.0
+                improved = True
+        s_prev = s
     return improved
+
+
+@njit(nogil=True)
+def _scan_classes(xf, seg, y_rows, sum_total, best, inv, mask, sum_left, best_proxy):
+    """:func:`_scan_feature` at the root, for every class column of ``y_rows`` (n, T) at once.
+
+    The trees of one stage share the root and its sorted lists, so which positions are
+    candidates, and when ``Criterion.update`` adds one sample or moves further, is the same
+    for every class: one pass serves all T trees, adding each sample's row of gradients
+    (contiguous, so the additions vectorise). Writes ``best[k] = [proxy, pos, threshold]``,
+    the first best split of class k on this feature (proxy −inf when none).
+    """
+    n, num_trees = y_rows.shape
+    wn = float(n)
+    for k in range(num_trees):
+        sum_left[k] = 0.0
+        best_proxy[k] = -np.inf
+        best[k, 0] = -np.inf
+        best[k, 1] = n
+        best[k, 2] = 0.0
+    pos = 0
+    s_prev = seg[0] & mask
+    for p in range(1, n):
+        entry = seg[p]
+        s = entry & mask
+        if entry != s and xf[s] <= xf[s_prev] + FEATURE_THRESHOLD:
+            s_prev = s
+            continue
+        if p - pos == 1:
+            row = y_rows[s_prev]
+            for k in range(num_trees):
+                sum_left[k] += row[k]
+        else:
+            for k in range(num_trees):
+                sum_left[k] = _move_left(
+                    y_rows[:, k], seg, mask, pos, p, n, sum_left[k], sum_total[k]
+                )
+        pos = p
+        a = inv[p]
+        b = inv[n - p]
+        hit = False
+        for k in range(num_trees):
+            sl = sum_left[k]
+            sr = sum_total[k] - sl
+            hit |= (sl * sl * a + sr * sr * b) * _SLACK > best_proxy[k]
+        if hit:
+            w_left = float(p)
+            for k in range(num_trees):
+                sl = sum_left[k]
+                sr = sum_total[k] - sl
+                if (sl * sl * a + sr * sr * b) * _SLACK <= best_proxy[k]:
+                    continue
+                proxy = sl * sl / w_left + sr * sr / (wn - w_left)
+                if proxy > best_proxy[k]:
+                    best_proxy[k] = proxy
+                    best[k, 0] = proxy
+                    best[k, 1] = p
+                    best[k, 2] = np.float64(xf[s_prev]) / 2.0 + np.float64(xf[s]) / 2.0
+        s_prev = s
 
 
 @njit(nogil=True)
@@ -174,6 +243,8 @@ def _grow_tree(
     node_left,
     node_right,
     importance,
+    mask,
+    root_best,
 ):
     """One ``DecisionTreeRegressor(max_depth)`` fit of y on xt (features × samples, float32).
 
@@ -181,7 +252,9 @@ def _grow_tree(
     segments of the nodes at that depth in that order (children are written to the next
     level, so partitions never overwrite what they read). Writes the node arrays, ``leaf_of``
     (each sample's leaf) and the tree's unnormalised impurity importances; returns the node
-    count.
+    count. ``root_best[f]`` is the best root split on feature f, found by :func:`_scan_classes`;
+    picking among them in the draw order with a strict ``>`` is what one scan after another
+    would pick.
     """
     num_features, n = xt.shape
     state = np.empty(1, dtype=np.int64)
@@ -263,14 +336,19 @@ def _grow_tree(
                 last_sorted = f
                 xf = xt[f]
                 seg = src[f]
-                if xf[seg[end - 1]] <= xf[seg[start]] + FEATURE_THRESHOLD:
+                if xf[seg[end - 1] & mask] <= xf[seg[start] & mask] + FEATURE_THRESHOLD:
                     features[f_j], features[n_total] = features[n_total], features[f_j]
                     n_found += 1
                     n_total += 1
                     continue
                 f_i -= 1
                 features[f_i], features[f_j] = features[f_j], features[f_i]
-                if _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv):
+                if depth == 0:
+                    # The root's scans were done for every class at once (_scan_classes).
+                    if root_best[f, 0] > best[0]:
+                        best[:] = root_best[f]
+                        best_feature = f
+                elif _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv, mask):
                     best_feature = f
             for j in range(n_known):
                 features[j] = constant_features[j]
@@ -286,7 +364,7 @@ def _grow_tree(
                 # partition_samples_final, on the samples as the last sort left them.
                 seg = src[last_sorted]
                 for p in range(start, end):
-                    order[p] = seg[p]
+                    order[p] = seg[p] & mask
                 xb = xt[best_feature]
                 lo = start
                 hi = end
@@ -297,18 +375,8 @@ def _grow_tree(
                         hi -= 1
                         order[lo], order[hi] = order[hi], order[lo]
                 # Criterion.reset + update(pos) + children_impurity on the new order.
-                if (pos - start) <= (end - pos):
-                    sum_left = 0.0
-                    w_left = 0.0
-                    for p in range(start, pos):
-                        sum_left += y[order[p]]
-                        w_left += 1.0
-                else:
-                    sum_left = sum_total
-                    w_left = wn
-                    for p in range(end - 1, pos - 1, -1):
-                        sum_left -= y[order[p]]
-                        w_left -= 1.0
+                sum_left = _move_left(y, order, -1, start, pos, end, 0.0, sum_total)
+                w_left = float(pos - start)
                 w_right = wn - w_left
                 sum_right = sum_total - sum_left
                 sq_left = 0.0
@@ -347,7 +415,7 @@ def _grow_tree(
                             r = pos
                             for p in range(start, end):
                                 s = source[p]
-                                gl = np.int64(go_left[s])
+                                gl = np.int64(go_left[s & mask])
                                 dest[r + gl * (w - r)] = s
                                 w += gl
                                 r += 1 - gl
@@ -393,11 +461,14 @@ def _boost(
     node_value,
     node_count,
     tree_importance,
+    mask,
 ):
     """All boosting stages: per stage the negative gradient, then one tree per class column.
 
-    ``raw`` (n, T) starts at the prior's link and ends at the training decision function.
-    T = 1 (binomial loss on y ∈ {0, 1}) or the number of classes (multinomial).
+    ``raw`` (T, n) starts at the prior's link and ends at the training decision function;
+    class-major, so that each tree reads and updates its class's row contiguously.
+    T = 1 (binomial loss on y ∈ {0, 1}) or the number of classes (multinomial). ``mask``
+    strips :func:`tie_flag` from the presorted entries.
     """
     num_features, n = xt.shape
     num_stages, num_trees = node_count.shape
@@ -410,9 +481,12 @@ def _boost(
     inv[0] = 0.0
     for m in range(1, n + 1):
         inv[m] = 1.0 / m
-    gradient = np.empty(n)
     leaf_of = np.empty(n, dtype=np.int64)
-    neg = np.empty((n, num_trees))
+    neg = np.empty((num_trees, n))
+    neg_rows = np.empty((n, num_trees))
+    root_sum = np.empty(num_trees)
+    root_best = np.empty((num_features, num_trees, 3))
+    class_buf = np.empty((2, num_trees))
     target = np.empty(n)
     p_k = np.empty(num_trees)
     max_nodes = node_feature.shape[2]
@@ -424,29 +498,40 @@ def _boost(
         # Negative gradient of the half multinomial (or binomial) deviance.
         for i in range(n):
             if multiclass:
-                top = raw[i, 0]
+                top = raw[0, i]
                 for k in range(1, num_trees):
-                    if top < raw[i, k]:
-                        top = raw[i, k]
+                    if top < raw[k, i]:
+                        top = raw[k, i]
                 total = 0.0
                 for k in range(num_trees):
-                    p_k[k] = np.exp(raw[i, k] - top)
+                    p_k[k] = np.exp(raw[k, i] - top)
                     total += p_k[k]
                 for k in range(num_trees):
-                    neg[i, k] = -(p_k[k] / total - (1.0 if y[i] == k else 0.0))
+                    neg_rows[i, k] = -(p_k[k] / total - (1.0 if y[i] == k else 0.0))
             else:
                 yt = float(y[i])
-                r = raw[i, 0]
+                r = raw[0, i]
                 if r > -37:
                     e = np.exp(-r)
-                    neg[i, 0] = -(((1 - yt) - yt * e) / (1 + e))
+                    neg_rows[i, 0] = -(((1 - yt) - yt * e) / (1 + e))
                 else:
-                    neg[i, 0] = -(np.exp(r) - yt)
+                    neg_rows[i, 0] = -(np.exp(r) - yt)
+        # Class-major copy for the trees' gathers; the root's sums in index order.
+        root_sum[:] = 0.0
+        for i in range(n):
+            for k in range(num_trees):
+                neg[k, i] = neg_rows[i, k]
+                root_sum[k] += neg_rows[i, k]
+        for f in range(num_features):
+            seg = presorted[f]
+            if xt[f, seg[n - 1] & mask] > xt[f, seg[0] & mask] + FEATURE_THRESHOLD:
+                _scan_classes(
+                    xt[f], seg, neg_rows, root_sum, root_best[f], inv, mask, class_buf[0],
+                    class_buf[1],
+                )
         for k in range(num_trees):
             t = stage * num_trees + k
-            g = gradient  # contiguous: the scans gather from it at random
-            for i in range(n):
-                g[i] = neg[i, k]
+            g = neg[k]
             for i in range(n):
                 if multiclass:
                     target[i] = 1.0 if y[i] == k else 0.0
@@ -468,6 +553,8 @@ def _boost(
                 node_left[stage, k],
                 node_right[stage, k],
                 tree_importance[t],
+                mask,
+                root_best[:, k],
             )
             node_count[stage, k] = count
             # Leaf values: one Newton step over each leaf's samples in index order.
@@ -503,14 +590,14 @@ def _boost(
                     values[leaf] = numerator / denominator
                 begin = end
             for i in range(n):
-                raw[i, k] += learning_rate * values[leaf_of[i]]
+                raw[k, i] += learning_rate * values[leaf_of[i]]
 
 
 @njit(nogil=True)
 def _predict_raw(
     xt, raw, learning_rate, node_feature, node_threshold, node_left, node_right, node_value
 ):
-    """raw (n, T) += learning_rate · leaf value of every tree, stage by stage, class by class."""
+    """raw (T, n) += learning_rate · leaf value of every tree, stage by stage, class by class."""
     num_stages, num_trees = node_feature.shape[0], node_feature.shape[1]
     n = xt.shape[1]
     for stage in range(num_stages):
@@ -527,15 +614,29 @@ def _predict_raw(
                         node = left[node]
                     else:
                         node = right[node]
-                raw[i, k] += learning_rate * val[node]
+                raw[k, i] += learning_rate * val[node]
 
 
 def presort(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(features × samples float32 codes, per-feature sample order): shareable across fits."""
+    """(features × samples float32 codes, per-feature sample order): shareable across fits.
+
+    Each entry of the order is a sample index, plus the flag bit :func:`tie_flag` when its
+    value is within ``FEATURE_THRESHOLD`` of the value before it: the scans then read values
+    only at flagged samples (where a node's consecutive samples may be too close to split).
+    """
     xt = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)
     order = np.argsort(xt, axis=1, kind="stable")
-    dtype = np.int32 if xt.shape[1] < 2**31 else np.int64
-    return xt, np.ascontiguousarray(order, dtype=dtype)
+    dtype = np.int32 if xt.shape[1] < 2**30 else np.int64
+    values = np.take_along_axis(xt, order, axis=1)
+    tied = np.zeros(order.shape, dtype=bool)
+    tied[:, 1:] = values[:, 1:] <= values[:, :-1] + FEATURE_THRESHOLD
+    flagged = np.where(tied, order + tie_flag(dtype), order)
+    return xt, np.ascontiguousarray(flagged, dtype=dtype)
+
+
+def tie_flag(dtype) -> int:
+    """The bit :func:`presort` sets on tied entries: above any sample index of that dtype."""
+    return 1 << 30 if np.dtype(dtype) == np.int32 else 1 << 62
 
 
 class ExactGradientBoosting:
@@ -574,7 +675,7 @@ class ExactGradientBoosting:
         num_trees = num_classes if num_classes > 2 else 1
         n = len(encoded)
         self._prior = np.bincount(encoded, minlength=num_classes) / n
-        raw = self._init_raw(n)
+        raw = np.ascontiguousarray(self._init_raw(n).T)
         rng = np.random.RandomState(self.random_state)
         seeds = np.array(
             [rng.randint(0, RAND_R_MAX) for _ in range(self.n_estimators * num_trees)],
@@ -604,9 +705,10 @@ class ExactGradientBoosting:
             self._value,
             node_count,
             tree_importance,
+            tie_flag(order.dtype) - 1,
         )
         self.node_count_ = node_count
-        self.train_raw_ = raw
+        self.train_raw_ = np.ascontiguousarray(raw.T)
         self.n_estimators_ = self.n_estimators
         relevant = tree_importance[node_count.reshape(-1) > 1]
         if len(relevant) == 0:
@@ -632,7 +734,7 @@ class ExactGradientBoosting:
     def decision_function(self, x: np.ndarray) -> np.ndarray:
         """Raw predictions (n, T): the prior's link plus 0.1 × every tree's leaf value."""
         xt = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)
-        raw = self._init_raw(xt.shape[1])
+        raw = np.ascontiguousarray(self._init_raw(xt.shape[1]).T)
         _predict_raw(
             xt,
             raw,
@@ -643,7 +745,7 @@ class ExactGradientBoosting:
             self._right,
             self._value,
         )
-        return raw
+        return np.ascontiguousarray(raw.T)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class labels: argmax of the raw predictions (raw ≥ 0 for two classes)."""
