@@ -146,3 +146,13 @@ def test_datasets_show_writes_the_gallery_and_loader_only_sets_need_a_path(tmp_p
     result = invoke("datasets", "show", "cars3d")
     assert isinstance(result.exception, UntwineError)
     assert "no procedural twin" in str(result.exception)
+
+
+def test_the_cli_module_runs_with_python_dash_m():
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-m", "untwine.cli", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "train" in out.stdout and "evaluate" in out.stdout

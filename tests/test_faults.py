@@ -330,7 +330,7 @@ def test_weights_of_another_model_name_are_refused(tmp_path):
                                           "train.metrics": "none"})
     train(config, two, quiet=True)
     shutil.copy(two / runs.WEIGHTS, tiny_run / runs.WEIGHTS)
-    with pytest.raises(UntwineError, match="holds a twostage but config.json says tiny"):
+    with pytest.raises(UntwineError, match="weights of model twostage but config.json says tiny"):
         pipeline.load_model(tiny_run)
 
 

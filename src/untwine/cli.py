@@ -439,3 +439,7 @@ def _error(message: str) -> None:
     from rich.text import Text
 
     console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+
+
+if __name__ == "__main__":
+    main()

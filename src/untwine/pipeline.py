@@ -178,8 +178,8 @@ def check_weights_belong(run_dir: Path, config: RunConfig) -> None:
     info = runs.weights_info(run_dir)
     if info.get("model") not in (None, config.model) and info["model"] in _model_names():
         raise UntwineError(
-            f"{run_dir / runs.WEIGHTS} holds a {info['model']} but config.json says "
-            f"{config.model}: the folder mixes files of different runs; put the run's own "
+            f"{run_dir / runs.WEIGHTS} holds weights of model {info['model']} but config.json "
+            f"says {config.model}: the folder mixes files of different runs; put the run's own "
             "files back, or train again into a new folder"
         )
     step, done = info.get("step"), runs.checkpoint_step(run_dir)
