@@ -63,6 +63,15 @@ def test_switch_decision_waits_while_growing_then_keeps_or_drops():
     assert switch_decision(3.0, 1.0, 4, **rule) == "keep"  # still growing, out of windows
 
 
+def _toy(size: int, **fields) -> OneAtATime:
+    """A schedule of ``size`` dims on the toy clock: no pre-training, windows of 5 steps,
+    plateau at 5 %, at most 4 windows, 0.1 nats active, no averaging; ``fields`` override."""
+    settings = dict(
+        pretrain_steps=0, window=5, plateau_tol=0.05, max_windows=4, active_kl=0.1, kl_decay=1.0
+    )
+    return OneAtATime(size, **{**settings, **fields})
+
+
 def _simulate(
     schedule: OneAtATime,
     informative: int,
@@ -87,15 +96,7 @@ def _simulate(
 
 
 def test_schedule_switches_informative_dims_on_one_at_a_time_and_stops_at_the_first_empty():
-    s = OneAtATime(
-        5,
-        pretrain_steps=10,
-        window=10,
-        plateau_tol=0.05,
-        max_windows=4,
-        active_kl=0.1,
-        kl_decay=1.0,
-    )
+    s = _toy(5, pretrain_steps=10, window=10)
     _simulate(s, informative=3, steps=200, rise=10)
     # d_1 on after pre-training (step 10); each informative dim grows for one window (wait),
     # is flat for the next (keep); d_4 stays at 0.01 nats and is dropped one window after.
@@ -106,15 +107,7 @@ def test_schedule_switches_informative_dims_on_one_at_a_time_and_stops_at_the_fi
 
 
 def test_schedule_keeps_every_dim_when_all_carry_a_factor_and_stops_at_k_max():
-    s = OneAtATime(
-        3,
-        pretrain_steps=0,
-        window=5,
-        plateau_tol=0.05,
-        max_windows=4,
-        active_kl=0.1,
-        kl_decay=1.0,
-    )
+    s = _toy(3)
     _simulate(s, informative=3, steps=100, rise=5)
     assert s.switch_step.tolist() == [0, 10, 20]
     assert s.mask.tolist() == [1.0, 1.0, 1.0]
@@ -122,15 +115,7 @@ def test_schedule_keeps_every_dim_when_all_carry_a_factor_and_stops_at_k_max():
 
 
 def test_schedule_judges_a_still_growing_dim_after_max_windows():
-    s = OneAtATime(
-        2,
-        pretrain_steps=0,
-        window=5,
-        plateau_tol=0.01,
-        max_windows=2,
-        active_kl=0.1,
-        kl_decay=1.0,
-    )
+    s = _toy(2, plateau_tol=0.01, max_windows=2)
     _simulate(s, informative=1, steps=11, rise=100)  # d_1 still growing at step 10
     assert s.switch_step.tolist() == [0, 10]  # kept after 2 windows although still growing
 
@@ -290,16 +275,7 @@ def test_resume_is_bit_exact_across_schedule_changes(tmp_path):
 def test_an_empty_dim_waits_instead_of_being_dropped_while_beta_still_rises():
     rule = {"active_kl": 0.1, "plateau_tol": 0.05, "max_windows": 4}
     assert switch_decision(0.02, 0.021, 1, **rule, may_drop=False) == "wait"
-    s = OneAtATime(
-        3,
-        pretrain_steps=0,
-        window=5,
-        plateau_tol=0.05,
-        max_windows=4,
-        active_kl=0.1,
-        kl_decay=1.0,
-        drop_from=40,
-    )
+    s = _toy(3, drop_from=40)
     _simulate(s, informative=0, steps=100, rise=5)  # nothing to find
     assert s.switch_step.tolist() == [0, -1, -1]
     assert s.mask.tolist() == [0.0, 0.0, 0.0] and bool(s.done)
@@ -310,17 +286,7 @@ def test_an_empty_dim_waits_instead_of_being_dropped_while_beta_still_rises():
 def _collapse_toy(**fields) -> OneAtATime:
     # 3 of 5 dims carry a factor; drops are allowed from t = 45, in the middle of a collapse of
     # the whole code over steps 40–79, while d_2 is on trial (switched on at 30)
-    s = OneAtATime(
-        5,
-        pretrain_steps=10,
-        window=10,
-        plateau_tol=0.05,
-        max_windows=4,
-        active_kl=0.1,
-        kl_decay=1.0,
-        drop_from=45,
-        **fields,
-    )
+    s = _toy(5, pretrain_steps=10, window=10, drop_from=45, **fields)
     _simulate(s, informative=3, steps=300, rise=10, collapse=(40, 80))
     return s
 
@@ -348,7 +314,7 @@ def test_a_dim_whose_kl_still_rises_is_not_dropped_after_max_windows():
 def _slow_toy(**fields) -> OneAtATime:
     # 2 of 3 dims carry a factor whose KL grows slowly (2 nats over 400 steps: 0.05 after the
     # two windows, 10 steps, that force a judgement); the third carries nothing
-    s = OneAtATime(3, 0, 5, plateau_tol=0.05, max_windows=2, active_kl=0.1, kl_decay=1.0, **fields)
+    s = _toy(3, max_windows=2, **fields)
     _simulate(s, informative=2, steps=200, rise=400)
     return s
 
@@ -364,7 +330,7 @@ def test_a_slowly_growing_dim_is_kept_once_it_crosses_active_kl():
 
 
 def test_the_first_dim_is_compared_with_z():
-    s = OneAtATime(3, 0, window=5, plateau_tol=0.05, max_windows=4, active_kl=0.1, kl_decay=1.0)
+    s = _toy(3)
     s.observe(torch.full((3,), 0.01), 3.0)
     assert s.code_is_active(0)  # z holds 3 nats: an empty d_1 may be dropped
     s.observe(torch.full((3,), 0.01), 0.01)
@@ -376,9 +342,9 @@ def test_the_first_dim_is_compared_with_z():
 
 
 def test_a_schedule_saved_before_kl_z_existed_still_loads():
-    s = OneAtATime(3, 0, 5, 0.05, 4, 0.1, 1.0)
+    s = _toy(3)
     old = {k: v for k, v in s.state_dict().items() if k != "kl_z"}
-    fresh = OneAtATime(3, 0, 5, 0.05, 4, 0.1, 1.0)
+    fresh = _toy(3)
     fresh.load_state_dict(old)
     assert float(fresh.kl_z) == 0.0
 
