@@ -127,6 +127,13 @@ def _move_left(y, seg, mask, pos, p, end, sum_left, sum_total):
 
 
 @njit(nogil=True)
+def _too_close(xf, entry, s, s_prev):
+    """Whether sample s (its sorted-list entry ``entry``) is too close to split from the node's
+    previous sample: only a flagged entry can be (see :func:`presort`)."""
+    return entry != s and xf[s] <= xf[s_prev] + FEATURE_THRESHOLD
+
+
+@njit(nogil=True)
 def _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv, mask):
     """Best split of one feature's sorted node segment; updates best = [proxy, pos, threshold].
 
@@ -145,7 +152,7 @@ def _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv, mask):
     for p in range(start + 1, end):
         entry = seg[p]
         s = entry & mask
-        if entry != s and xf[s] <= xf[s_prev] + FEATURE_THRESHOLD:
+        if _too_close(xf, entry, s, s_prev):
             s_prev = s
             continue
         if p - pos == 1:
@@ -190,7 +197,7 @@ def _scan_classes(xf, seg, y_rows, sum_total, best, inv, mask, sum_left, best_pr
     for p in range(1, n):
         entry = seg[p]
         s = entry & mask
-        if entry != s and xf[s] <= xf[s_prev] + FEATURE_THRESHOLD:
+        if _too_close(xf, entry, s, s_prev):
             s_prev = s
             continue
         if p - pos == 1:
