@@ -54,6 +54,9 @@ def test_other_depths_equal_sklearn_bit_for_bit(max_depth):
     ours = ExactGradientBoosting(n_estimators=8, max_depth=max_depth, random_state=3).fit(x, y)
     np.testing.assert_array_equal(ours.feature_importances_, theirs.feature_importances_)
     np.testing.assert_array_equal(ours.train_raw_, theirs.decision_function(x))
+    # Prediction descends max_depth levels for every sample, leaves being their own children.
+    x_test, _ = _codes(4, n=200, d=6, seed=5)
+    np.testing.assert_array_equal(ours.decision_function(x_test), theirs.decision_function(x_test))
 
 
 def test_codes_closer_than_the_split_threshold_equal_sklearn_bit_for_bit():

@@ -12,7 +12,8 @@ later process that loaded it). Three things make the scans cheap without changin
 the sorted lists flag the samples whose value is within ``FEATURE_THRESHOLD`` of the one
 before them, so values are read only there; the T trees of a stage share the root, so one pass
 per feature finds every class's best root split; gradients and predictions are stored class
-by class, so each tree reads its own row contiguously.
+by class, so each tree reads its own row contiguously. The hot loops index with unsigned
+integers (``_U``): numba tests every signed index for a negative value to wrap.
 
 It follows scikit-learn 1.9's code path step by step, so that on codes without tied values the
 trees, leaf values, importances and predictions equal ``GradientBoostingClassifier
@@ -61,6 +62,9 @@ _EPSILON = float(np.finfo(np.float64).eps)
 _LEAF = -1
 _SLACK = 1.0 + 1e-12
 """Relative margin of the reciprocal bound of the split proxy (its error is a few 1e-16)."""
+_U = np.uint64
+"""Index type of the hot loops: numba wraps negative (signed) indices, with a test per access."""
+_ONE = _U(1)
 
 
 @njit(nogil=True)
@@ -118,11 +122,13 @@ def _move_left(y, seg, mask, pos, p, end, sum_left, sum_total):
     """
     if (p - pos) <= (end - p):
         for q in range(pos, p):
-            sum_left += y[seg[q] & mask]
+            sum_left += y[_U(seg[q]) & mask]
         return sum_left
     sum_left = sum_total
-    for q in range(end - 1, p - 1, -1):
-        sum_left -= y[seg[q] & mask]
+    q = end
+    while q > p:
+        q -= _ONE
+        sum_left -= y[_U(seg[q]) & mask]
     return sum_left
 
 
@@ -148,14 +154,14 @@ def _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv, mask):
     improved = False
     sum_left = 0.0
     pos = start
-    s_prev = seg[start] & mask
-    for p in range(start + 1, end):
-        entry = seg[p]
+    s_prev = _U(seg[start]) & mask
+    for p in range(start + _ONE, end):
+        entry = _U(seg[p])
         s = entry & mask
         if _too_close(xf, entry, s, s_prev):
             s_prev = s
             continue
-        if p - pos == 1:
+        if p - pos == _ONE:
             sum_left += y[s_prev]
         else:
             sum_left = _move_left(y, seg, mask, pos, p, end, sum_left, sum_total)
@@ -193,9 +199,9 @@ def _scan_classes(xf, seg, y_rows, sum_total, best, inv, mask, sum_left, best_pr
         best[k, 1] = n
         best[k, 2] = 0.0
     pos = 0
-    s_prev = seg[0] & mask
+    s_prev = _U(seg[0]) & mask
     for p in range(1, n):
-        entry = seg[p]
+        entry = _U(seg[p])
         s = entry & mask
         if _too_close(xf, entry, s, s_prev):
             s_prev = s
@@ -207,7 +213,7 @@ def _scan_classes(xf, seg, y_rows, sum_total, best, inv, mask, sum_left, best_pr
         else:
             for k in range(num_trees):
                 sum_left[k] = _move_left(
-                    y_rows[:, k], seg, mask, pos, p, n, sum_left[k], sum_total[k]
+                    y_rows[:, k], seg, mask, _U(pos), _U(p), _U(n), sum_left[k], sum_total[k]
                 )
         pos = p
         a = inv[p]
@@ -291,7 +297,7 @@ def _grow_tree(
     node_count = 0
     while top > 0:
         top -= 1
-        start, end, depth = st_int[top, 0], st_int[top, 1], st_int[top, 2]
+        start, end, depth = _U(st_int[top, 0]), _U(st_int[top, 1]), st_int[top, 2]
         parent, is_left, n_known = st_int[top, 3], st_int[top, 4], st_int[top, 5]
         impurity = st_imp[top]
         node = node_count
@@ -317,7 +323,7 @@ def _grow_tree(
             wn += 1.0
         if node == 0:
             impurity = sq_total / wn - (sum_total / wn) ** 2
-        is_leaf = depth >= max_depth or (end - start) < 2 or impurity <= _EPSILON
+        is_leaf = depth >= max_depth or end - start <= _ONE or impurity <= _EPSILON
 
         if not is_leaf:
             src = presorted if depth == 0 else levels[depth - 1]
@@ -343,7 +349,7 @@ def _grow_tree(
                 last_sorted = f
                 xf = xt[f]
                 seg = src[f]
-                if xf[seg[end - 1] & mask] <= xf[seg[start] & mask] + FEATURE_THRESHOLD:
+                if xf[_U(seg[end - _ONE]) & mask] <= xf[_U(seg[start]) & mask] + FEATURE_THRESHOLD:
                     features[f_j], features[n_total] = features[n_total], features[f_j]
                     n_found += 1
                     n_total += 1
@@ -363,7 +369,7 @@ def _grow_tree(
                 constant_features[j] = features[j]
             n_constant = n_total
 
-            pos = np.int64(best[1])
+            pos = _U(best[1])
             threshold = best[2]
             if pos >= end:
                 is_leaf = True
@@ -371,25 +377,35 @@ def _grow_tree(
                 # partition_samples_final, on the samples as the last sort left them.
                 seg = src[last_sorted]
                 for p in range(start, end):
-                    order[p] = seg[p] & mask
+                    order[p] = _U(seg[p]) & mask
                 xb = xt[best_feature]
                 lo = start
                 hi = end
                 while lo < hi:
                     if xb[order[lo]] <= threshold:
-                        lo += 1
+                        lo += _ONE
                     else:
-                        hi -= 1
+                        hi -= _ONE
                         order[lo], order[hi] = order[hi], order[lo]
-                # Criterion.reset + update(pos) + children_impurity on the new order.
-                sum_left = _move_left(y, order, -1, start, pos, end, 0.0, sum_total)
+                # Criterion.reset + update(pos) + children_impurity on the new order: the
+                # left sum forward, or back from the total when that is shorter.
+                sum_left = 0.0
+                sq_left = 0.0
+                forward = pos - start <= end - pos
+                for p in range(start, pos):
+                    yi = y[order[p]]
+                    if forward:
+                        sum_left += yi
+                    sq_left += yi * yi
+                if not forward:
+                    sum_left = sum_total
+                    p = end
+                    while p > pos:
+                        p -= _ONE
+                        sum_left -= y[order[p]]
                 w_left = float(pos - start)
                 w_right = wn - w_left
                 sum_right = sum_total - sum_left
-                sq_left = 0.0
-                for p in range(start, pos):
-                    yi = y[order[p]]
-                    sq_left += yi * yi
                 imp_left = sq_left / w_left - (sum_left / w_left) ** 2
                 imp_right = (sq_total - sq_left) / w_right - (sum_right / w_right) ** 2
                 improvement = (wn / wn_samples) * (
@@ -422,10 +438,10 @@ def _grow_tree(
                             r = pos
                             for p in range(start, end):
                                 s = source[p]
-                                gl = np.int64(go_left[s & mask])
-                                dest[r + gl * (w - r)] = s
+                                gl = _U(go_left[_U(s) & mask])
+                                dest[r + gl * (w - r)] = s  # modulo 2**64: w or r
                                 w += gl
-                                r += 1 - gl
+                                r += _ONE - gl
                         for j in range(n_constant):
                             is_constant[constant_features[j]] = False
                     st_int[top, 0] = pos
@@ -482,23 +498,22 @@ def _boost(
     multiclass = num_trees > 1
     factor = (num_trees - 1) / num_trees if multiclass else 1.0
     levels = np.empty((max(max_depth - 1, 1), num_features, n), dtype=presorted.dtype)
-    order = np.empty(n, dtype=np.int64)
+    order = np.empty(n, dtype=_U)
     go_left = np.zeros(n, dtype=np.uint8)
     inv = np.empty(n + 1)
     inv[0] = 0.0
     for m in range(1, n + 1):
         inv[m] = 1.0 / m
-    leaf_of = np.empty(n, dtype=np.int64)
+    leaf_of = np.empty(n, dtype=_U)
     neg = np.empty((num_trees, n))
     neg_rows = np.empty((n, num_trees))
     root_sum = np.empty(num_trees)
     root_best = np.empty((num_features, num_trees, 3))
     class_buf = np.empty((2, num_trees))
-    target = np.empty(n)
     p_k = np.empty(num_trees)
     max_nodes = node_feature.shape[2]
-    counts = np.empty(max_nodes + 1, dtype=np.int64)
-    by_leaf = np.empty(n, dtype=np.int64)
+    counts = np.empty(max_nodes + 1, dtype=_U)
+    by_leaf = np.empty(n, dtype=_U)
     buf_g = np.empty(n)
     buf_h = np.empty(n)
     for stage in range(num_stages):
@@ -539,11 +554,7 @@ def _boost(
         for k in range(num_trees):
             t = stage * num_trees + k
             g = neg[k]
-            for i in range(n):
-                if multiclass:
-                    target[i] = 1.0 if y[i] == k else 0.0
-                else:
-                    target[i] = float(y[i])
+            positive = k if multiclass else 1  # the label whose one-hot target is 1
             count = _grow_tree(
                 xt,
                 presorted,
@@ -567,27 +578,28 @@ def _boost(
             # Leaf values: one Newton step over each leaf's samples in index order.
             counts[:] = 0
             for i in range(n):
-                counts[leaf_of[i] + 1] += 1
+                counts[leaf_of[i] + _ONE] += _ONE
             for j in range(max_nodes):
                 counts[j + 1] += counts[j]
             for i in range(n):
                 leaf = leaf_of[i]
                 by_leaf[counts[leaf]] = i
-                counts[leaf] += 1
+                counts[leaf] += _ONE
             values = node_value[stage, k]
-            begin = 0
+            begin = _U(0)
             for leaf in range(count):
                 if node_left[stage, k, leaf] != _LEAF:
                     values[leaf] = 0.0
                     continue
                 end = counts[leaf]
-                m = end - begin
-                for j in range(m):
+                size = end - begin
+                for j in range(size):
                     i = by_leaf[begin + j]
                     gi = g[i]
-                    prob = target[i] - gi
+                    prob = (1.0 if y[i] == positive else 0.0) - gi
                     buf_g[j] = gi
                     buf_h[j] = prob * (1 - prob)
+                m = np.int64(size)
                 numerator = _pairwise_sum(buf_g, 0, m) / m
                 numerator *= factor
                 denominator = _pairwise_sum(buf_h, 0, m) / m
@@ -602,26 +614,45 @@ def _boost(
 
 @njit(nogil=True)
 def _predict_raw(
-    xt, raw, learning_rate, node_feature, node_threshold, node_left, node_right, node_value
+    xt,
+    raw,
+    learning_rate,
+    max_depth,
+    node_feature,
+    node_threshold,
+    node_left,
+    node_right,
+    node_value,
 ):
-    """raw (T, n) += learning_rate · leaf value of every tree, stage by stage, class by class."""
-    num_stages, num_trees = node_feature.shape[0], node_feature.shape[1]
-    n = xt.shape[1]
+    """raw (T, n) += learning_rate · leaf value of every tree, stage by stage, class by class.
+
+    Every sample descends a tree at once, level by level and without branches: a leaf is its
+    own child either way, so ``max_depth`` steps reach all leaves (~4x faster than walking
+    each sample down its own path, whose branches the CPU cannot predict).
+    """
+    num_stages, num_trees, max_nodes = node_feature.shape
+    n = _U(xt.shape[1])
+    feat = np.empty(max_nodes, dtype=_U)
+    child = np.empty(2 * max_nodes, dtype=_U)  # [left, right] of each node
+    nodes = np.empty(n, dtype=_U)
     for stage in range(num_stages):
         for k in range(num_trees):
-            feat = node_feature[stage, k]
-            thr = node_threshold[stage, k]
             left = node_left[stage, k]
-            right = node_right[stage, k]
+            for j in range(max_nodes):
+                leaf = left[j] == _LEAF
+                feat[j] = 0 if leaf else node_feature[stage, k, j]
+                child[2 * j] = j if leaf else left[j]
+                child[2 * j + 1] = j if leaf else node_right[stage, k, j]
+            thr = node_threshold[stage, k]
+            nodes[:] = 0
+            for _ in range(max_depth):
+                for i in range(n):
+                    node = nodes[i]
+                    go_right = _ONE - _U(xt[feat[node], i] <= thr[node])
+                    nodes[i] = child[node + node + go_right]
             val = node_value[stage, k]
             for i in range(n):
-                node = 0
-                while left[node] != _LEAF:
-                    if xt[feat[node], i] <= thr[node]:
-                        node = left[node]
-                    else:
-                        node = right[node]
-                raw[k, i] += learning_rate * val[node]
+                raw[k, i] += learning_rate * val[nodes[i]]
 
 
 def presort(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -712,7 +743,7 @@ class ExactGradientBoosting:
             self._value,
             node_count,
             tree_importance,
-            tie_flag(order.dtype) - 1,
+            _U(tie_flag(order.dtype) - 1),
         )
         self.node_count_ = node_count
         self.train_raw_ = np.ascontiguousarray(raw.T)
@@ -746,6 +777,7 @@ class ExactGradientBoosting:
             xt,
             raw,
             float(self.learning_rate),
+            int(self.max_depth),
             self._feature,
             self._threshold,
             self._left,
