@@ -5,7 +5,7 @@ import pytest
 from sklearn.ensemble import GradientBoostingClassifier
 
 from untwine.errors import UntwineError
-from untwine.metrics.gbt import ExactGradientBoosting
+from untwine.metrics.gbt import ExactGradientBoosting, _pairwise_sum
 
 
 def _codes(num_classes, n=600, d=5, seed=0):
@@ -82,3 +82,12 @@ def test_codes_closer_than_the_split_threshold_equal_sklearn_bit_for_bit():
             np.testing.assert_array_equal(ours._threshold[stage, k, :m], tree.threshold)
     np.testing.assert_array_equal(ours.feature_importances_, theirs.feature_importances_)
     np.testing.assert_array_equal(ours.train_raw_, theirs.decision_function(x))
+
+
+def test_pairwise_sum_equals_numpys_bit_for_bit():
+    # Leaf values are means; NumPy sums blocks of up to 128 with 8 accumulators and splits
+    # longer runs in halves. Values over 16 orders of magnitude make every rounding show.
+    rs = np.random.RandomState(0)
+    for n in [*range(0, 140), 255, 256, 257, 1000, 1031, 4097, 10000, 70001]:
+        a = rs.randn(n + 3) * 10.0 ** rs.uniform(-8, 8, size=n + 3)
+        assert _pairwise_sum(a, 3, n) == np.add.reduce(a[3:]), n

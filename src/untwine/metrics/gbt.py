@@ -6,14 +6,13 @@ DCI (disentanglement_lib's ``compute_importance_gbt``) fits one
 splits, class priors as the initial prediction, one Newton step per leaf. scikit-learn sorts
 the samples of every node for every feature of every tree; the samples never change between
 stages, so :class:`ExactGradientBoosting` sorts each feature once and grows every tree by
-scans and stable partitions of those sorted lists (numba, compiled on first use in each
-process, ~6 s; not cached on disk: numba's cache of the recursive ``_pairwise_sum`` crashed a
-later process that loaded it). Three things make the scans cheap without changing a bit:
-the sorted lists flag the samples whose value is within ``FEATURE_THRESHOLD`` of the one
-before them, so values are read only there; the T trees of a stage share the root, so one pass
-per feature finds every class's best root split; gradients and predictions are stored class
-by class, so each tree reads its own row contiguously. The hot loops index with unsigned
-integers (``_U``): numba tests every signed index for a negative value to wrap.
+scans and stable partitions of those sorted lists (numba, compiled on first use, ~6 s, and
+kept in numba's on-disk cache for later processes). Three things make the scans cheap without
+changing a bit: the sorted lists flag the samples whose value is within ``FEATURE_THRESHOLD``
+of the one before them, so values are read only there; the T trees of a stage share the root,
+so one pass per feature finds every class's best root split; gradients and predictions are
+stored class by class, so each tree reads its own row contiguously. The hot loops index with
+unsigned integers (``_U``): numba tests every signed index for a negative value to wrap.
 
 It follows scikit-learn 1.9's code path step by step, so that on codes without tied values the
 trees, leaf values, importances and predictions equal ``GradientBoostingClassifier
@@ -67,7 +66,7 @@ _U = np.uint64
 _ONE = _U(1)
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _rand_r(state: np.ndarray) -> int:
     """scikit-learn's ``our_rand_r``: one xorshift32 step of state[0], modulo 2**31."""
     s = state[0]
@@ -80,39 +79,68 @@ def _rand_r(state: np.ndarray) -> int:
     return s % 2147483648
 
 
-@njit(nogil=True)
-def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
-    """NumPy's pairwise summation of a[lo:lo+n] (``np.add.reduce`` on contiguous float64)."""
+@njit(nogil=True, cache=True)
+def _block_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """NumPy's pairwise sum of a block of n <= 128: one by one under 8, else 8 accumulators."""
     if n < 8:
         res = 0.0
         for i in range(n):
             res += a[lo + i]
         return res
-    if n <= 128:
-        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-        m = n - n % 8
-        i = 8
-        while i < m:
-            r0 += a[lo + i]
-            r1 += a[lo + i + 1]
-            r2 += a[lo + i + 2]
-            r3 += a[lo + i + 3]
-            r4 += a[lo + i + 4]
-            r5 += a[lo + i + 5]
-            r6 += a[lo + i + 6]
-            r7 += a[lo + i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        for j in range(m, n):
-            res += a[lo + j]
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    m = n - n % 8
+    i = 8
+    while i < m:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for j in range(m, n):
+        res += a[lo + j]
+    return res
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
+def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """NumPy's pairwise summation of a[lo:lo+n] (``np.add.reduce`` on contiguous float64).
+
+    Over 128 values NumPy sums the halves (the first rounded down to a multiple of 8) and adds
+    them; this walks that recursion with explicit stacks, because numba's on-disk cache
+    cannot hold a recursive function (a later process that loaded one crashed).
+    """
+    todo = np.empty((130, 2), dtype=np.int64)  # (lo, n) to sum; n = -1: add the top two sums
+    sums = np.empty(66)
+    todo[0, 0] = lo
+    todo[0, 1] = n
+    top = 1
+    num_sums = 0
+    while top > 0:
+        top -= 1
+        lo, n = todo[top, 0], todo[top, 1]
+        if n < 0:
+            num_sums -= 1
+            sums[num_sums - 1] = sums[num_sums - 1] + sums[num_sums]
+        elif n <= 128:
+            sums[num_sums] = _block_sum(a, lo, n)
+            num_sums += 1
+        else:
+            n2 = n // 2
+            n2 -= n2 % 8
+            todo[top, 0], todo[top, 1] = 0, -1
+            todo[top + 1, 0], todo[top + 1, 1] = lo + n2, n - n2
+            todo[top + 2, 0], todo[top + 2, 1] = lo, n2
+            top += 3
+    return sums[0]
+
+
+@njit(nogil=True, cache=True)
 def _move_left(y, seg, mask, pos, p, end, sum_left, sum_total):
     """``Criterion.update(p)`` from ``pos``: the sum of y over the node's samples left of p.
 
@@ -132,14 +160,14 @@ def _move_left(y, seg, mask, pos, p, end, sum_left, sum_total):
     return sum_left
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _too_close(xf, entry, s, s_prev):
     """Whether sample s (its sorted-list entry ``entry``) is too close to split from the node's
     previous sample: only a flagged entry can be (see :func:`presort`)."""
     return entry != s and xf[s] <= xf[s_prev] + FEATURE_THRESHOLD
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv, mask):
     """Best split of one feature's sorted node segment; updates best = [proxy, pos, threshold].
 
@@ -180,7 +208,7 @@ def _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv, mask):
     return improved
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _scan_classes(xf, seg, y_rows, sum_total, best, inv, mask, sum_left, best_proxy):
     """:func:`_scan_feature` at the root, for every class column of ``y_rows`` (n, T) at once.
 
@@ -239,7 +267,7 @@ def _scan_classes(xf, seg, y_rows, sum_total, best, inv, mask, sum_left, best_pr
         s_prev = s
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _grow_tree(
     xt,
     presorted,
@@ -468,7 +496,7 @@ def _grow_tree(
     return node_count
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _boost(
     xt,
     presorted,
@@ -612,7 +640,7 @@ def _boost(
                 raw[k, i] += learning_rate * values[leaf_of[i]]
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _predict_raw(
     xt,
     raw,
