@@ -23,16 +23,19 @@ def tiny_report():
 
 
 METHODS = ("hlle", "ae", "isoae")
-# Lower bounds on +ICA MCC of this config (N = 500, 120 steps, seed 0), set from the values
-# measured on CPU (in brackets) with a margin; a regression in training or scoring falls below.
-# At this small budget the deep rows are far from the full experiment's (isoae on the warped
-# control is near chance): the bounds guard against regressions, they do not rank methods.
+# Lower bounds on +ICA MCC of this config (N = 500, 120 steps, seed 0), set below the lowest
+# value measured on CPU (in brackets) with a margin; a regression in training or scoring falls
+# below. At this small budget the deep rows are far from the full experiment's (isoae on the
+# warped control is near chance): the bounds guard against regressions, they do not rank
+# methods. The isoae rows are chaotic in float rounding: the same seed gave blob2d 0.53 (AVX-512
+# MKL), 0.537 (one thread), 0.628 (MKL_CBWR=COMPATIBLE), 0.696 (another CPU), once 0.846, and
+# the warped control 0.336-0.464, so their bounds sit under that spread.
 LOWER = {
     ("blob2d", "ae"): (0.80, 0.868),
-    ("blob2d", "isoae"): (0.62, 0.696),
+    ("blob2d", "isoae"): (0.45, 0.53),
     ("blob2dwarped", "hlle"): (0.88, 0.924),
-    ("blob2dwarped", "ae"): (0.86, 0.928),
-    ("blob2dwarped", "isoae"): (0.28, 0.349),
+    ("blob2dwarped", "ae"): (0.86, 0.904),
+    ("blob2dwarped", "isoae"): (0.25, 0.336),
 }
 SPEARMAN_WARPED = 0.85  # measured 0.917
 
