@@ -1,11 +1,12 @@
 """The presorted gradient boosting engine against scikit-learn's GradientBoostingClassifier."""
 
+import numba.core.caching
 import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier
 
 from untwine.errors import UntwineError
-from untwine.metrics.gbt import ExactGradientBoosting, _pairwise_sum
+from untwine.metrics.gbt import ExactGradientBoosting, _compiled, _pairwise_sum
 
 
 def _codes(num_classes, n=600, d=5, seed=0):
@@ -91,3 +92,14 @@ def test_pairwise_sum_equals_numpys_bit_for_bit():
     for n in [*range(0, 140), 255, 256, 257, 1000, 1031, 4097, 10000, 70001]:
         a = rs.randn(n + 3) * 10.0 ** rs.uniform(-8, 8, size=n + 3)
         assert _pairwise_sum(a, 3, n) == np.add.reduce(a[3:]), n
+
+
+def test_compiles_where_numba_can_write_no_cache(monkeypatch):
+    # numba raises at decoration when cache=True finds no writable location (read-only
+    # install and home); the engine must still import and run, compiling in each process.
+    monkeypatch.setattr(numba.core.caching.CacheImpl, "_locator_classes", [])
+    monkeypatch.setattr(numba.core.config, "CACHE_LOCATOR_CLASSES", "")
+    with pytest.raises(RuntimeError, match="no locator"):
+        numba.njit(cache=True)(lambda a, b: a + b)
+    add = _compiled(lambda a, b: a + b)
+    assert add(2, 3) == 5

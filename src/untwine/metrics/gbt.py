@@ -66,7 +66,20 @@ _U = np.uint64
 _ONE = _U(1)
 
 
-@njit(nogil=True, cache=True)
+def _compiled(fn):
+    """numba-compiled, nogil, kept in numba's disk cache where it can write one.
+
+    The cache (``__pycache__`` beside this file, else the user's cache directory) spares
+    later processes the ~9 s compilation; with no writable location numba refuses
+    ``cache=True`` at import, so then each process compiles instead.
+    """
+    try:
+        return njit(nogil=True, cache=True)(fn)
+    except RuntimeError:
+        return njit(nogil=True)(fn)
+
+
+@_compiled
 def _rand_r(state: np.ndarray) -> int:
     """scikit-learn's ``our_rand_r``: one xorshift32 step of state[0], modulo 2**31."""
     s = state[0]
@@ -79,7 +92,7 @@ def _rand_r(state: np.ndarray) -> int:
     return s % 2147483648
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _block_sum(a: np.ndarray, lo: int, n: int) -> float:
     """NumPy's pairwise sum of a block of n <= 128: one by one under 8, else 8 accumulators."""
     if n < 8:
@@ -107,7 +120,7 @@ def _block_sum(a: np.ndarray, lo: int, n: int) -> float:
     return res
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
     """NumPy's pairwise summation of a[lo:lo+n] (``np.add.reduce`` on contiguous float64).
 
@@ -140,7 +153,7 @@ def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
     return sums[0]
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _move_left(y, seg, mask, pos, p, end, sum_left, sum_total):
     """``Criterion.update(p)`` from ``pos``: the sum of y over the node's samples left of p.
 
@@ -160,14 +173,14 @@ def _move_left(y, seg, mask, pos, p, end, sum_left, sum_total):
     return sum_left
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _too_close(xf, entry, s, s_prev):
     """Whether sample s (its sorted-list entry ``entry``) is too close to split from the node's
     previous sample: only a flagged entry can be (see :func:`presort`)."""
     return entry != s and xf[s] <= xf[s_prev] + FEATURE_THRESHOLD
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv, mask):
     """Best split of one feature's sorted node segment; updates best = [proxy, pos, threshold].
 
@@ -208,7 +221,7 @@ def _scan_feature(xf, seg, y, start, end, sum_total, wn, best, inv, mask):
     return improved
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _scan_classes(xf, seg, y_rows, sum_total, best, inv, mask, sum_left, best_proxy):
     """:func:`_scan_feature` at the root, for every class column of ``y_rows`` (n, T) at once.
 
@@ -267,7 +280,7 @@ def _scan_classes(xf, seg, y_rows, sum_total, best, inv, mask, sum_left, best_pr
         s_prev = s
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _grow_tree(
     xt,
     presorted,
@@ -496,7 +509,7 @@ def _grow_tree(
     return node_count
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _boost(
     xt,
     presorted,
@@ -640,7 +653,7 @@ def _boost(
                 raw[k, i] += learning_rate * values[leaf_of[i]]
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _predict_raw(
     xt,
     raw,
