@@ -6,7 +6,7 @@ DCI (disentanglement_lib's ``compute_importance_gbt``) fits one
 splits, class priors as the initial prediction, one Newton step per leaf. scikit-learn sorts
 the samples of every node for every feature of every tree; the samples never change between
 stages, so :class:`ExactGradientBoosting` sorts each feature once and grows every tree by
-scans and stable partitions of those sorted lists (numba, compiled on first use, ~6 s, and
+scans and stable partitions of those sorted lists (numba, compiled on first use, ~9 s, and
 kept in numba's on-disk cache for later processes). Three things make the scans cheap without
 changing a bit: the sorted lists flag the samples whose value is within ``FEATURE_THRESHOLD``
 of the one before them, so values are read only there; the T trees of a stage share the root,
