@@ -64,6 +64,8 @@ _SLACK = 1.0 + 1e-12
 _U = np.uint64
 """Index type of the hot loops: numba wraps negative (signed) indices, with a test per access."""
 _ONE = _U(1)
+_ALL = ~_U(0)
+"""The mask that keeps a whole index (for orders that carry no tie flag)."""
 
 
 def _compiled(fn):
@@ -429,7 +431,8 @@ def _grow_tree(
                         hi -= _ONE
                         order[lo], order[hi] = order[hi], order[lo]
                 # Criterion.reset + update(pos) + children_impurity on the new order: the
-                # left sum forward, or back from the total when that is shorter.
+                # left sum forward (in the pass over the squares), or back from the total
+                # when that is shorter, as _move_left decides.
                 sum_left = 0.0
                 sq_left = 0.0
                 forward = pos - start <= end - pos
@@ -439,11 +442,7 @@ def _grow_tree(
                         sum_left += yi
                     sq_left += yi * yi
                 if not forward:
-                    sum_left = sum_total
-                    p = end
-                    while p > pos:
-                        p -= _ONE
-                        sum_left -= y[order[p]]
+                    sum_left = _move_left(y, order, _ALL, start, pos, end, 0.0, sum_total)
                 w_left = float(pos - start)
                 w_right = wn - w_left
                 sum_right = sum_total - sum_left
